@@ -1,0 +1,8 @@
+"""vid3d.formats: the 4D capture bundle (HDF5), conventions, readers of real datasets, export.
+
+Light to import: numpy and h5py only (no torch, no pycolmap).
+"""
+
+from vid3d.formats.errors import BundleFormatError, InputError, NotBuiltYetError, ShapeError, Vid3dError
+
+__all__ = ["BundleFormatError", "InputError", "NotBuiltYetError", "ShapeError", "Vid3dError"]

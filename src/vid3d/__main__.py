@@ -1,0 +1,3 @@
+from vid3d.cli import main
+
+main()

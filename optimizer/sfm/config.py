@@ -1,0 +1,137 @@
+"""Configuration and result of the camera stage (poses + intrinsics by structure from motion)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from vid3d.formats.errors import InputError
+
+MATCHERS = ("auto", "exhaustive", "sequential")
+CAMERA_MODELS = ("PINHOLE", "SIMPLE_PINHOLE")
+FOCAL_INITS = ("self_calibration", "default")
+
+
+@dataclass(frozen=True)
+class SfmConfig:
+    """How camera poses and the shared pinhole intrinsics are estimated (pycolmap, CPU).
+
+    Attributes:
+        max_num_features: SIFT features per frame at the working resolution.
+        matcher: ``"exhaustive"`` (every pair), ``"sequential"`` (each frame with its ``overlap``
+            successors, plus quadratic overlap 2^k as loop closure) or ``"auto"``: exhaustive up to
+            ``exhaustive_max_frames`` frames, sequential above (COLMAP's vocab-tree loop detection needs
+            a downloaded tree, so exhaustive matching stands in for it on short clips).
+        exhaustive_max_frames: clip length up to which ``auto`` matches exhaustively.
+        sequential_overlap: successors matched per frame by the sequential matcher.
+        camera_model: ``"PINHOLE"`` (fx, fy, cx, cy) or ``"SIMPLE_PINHOLE"`` (f, cx, cy); one camera
+            shared by every frame.
+        focal_init: ``"self_calibration"``: the initial focal minimises the Mendonca-Cipolla
+            essential-matrix criterion over the fundamental matrices of many frame pairs;
+            ``"default"``: COLMAP's 1.2 x max(H, W).
+        refine_focal: let bundle adjustment refine the focal length.
+        refine_principal_point: let bundle adjustment refine the principal point (it starts at the
+            image centre and is never forced back there).
+        init_min_tri_angle: minimum triangulation angle (deg) of the initial pair (COLMAP default 16 is
+            too strict for video, where neighbouring frames see the scene from similar places).
+        abs_pose_min_num_inliers: 2D-3D inliers needed to register a frame in the mapper.
+        min_num_matches: verified matches a pair needs to be used by the mapper.
+        try_both_focal_inits: also map with COLMAP's default focal and keep the reconstruction that
+            registers more frames (ties: lower reprojection error). Doubles mapping time.
+        pnp_min_num_inliers: inliers needed to re-register a frame left out by the mapper (PnP against
+            the chosen model's points, looser than the mapper).
+        fill_rotation_only: frames that stay unregistered get a rotation from a homography to the
+            nearest posed frame and an interpolated position (reported as ``homography``); otherwise
+            they get interpolated poses (reported as ``interpolated``).
+        min_registered_fraction: below this fraction of frames registered by SfM + PnP, the clip is
+            treated as unsolvable by SfM: a rotation-only (panorama) solution is tried for all frames,
+            and if that fails too an InputError says why.
+        normalize_scale: rescale the world so that the median depth of the sparse points is 1.
+        num_threads: CPU threads for extraction, matching and mapping.
+        seed: random seed of COLMAP's RANSAC and mapper.
+    """
+
+    max_num_features: int = 4096
+    matcher: str = "auto"
+    exhaustive_max_frames: int = 150
+    sequential_overlap: int = 10
+    camera_model: str = "PINHOLE"
+    focal_init: str = "self_calibration"
+    refine_focal: bool = True
+    refine_principal_point: bool = False
+    init_min_tri_angle: float = 4.0
+    abs_pose_min_num_inliers: int = 20
+    min_num_matches: int = 15
+    try_both_focal_inits: bool = False
+    pnp_min_num_inliers: int = 12
+    fill_rotation_only: bool = True
+    min_registered_fraction: float = 0.3
+    normalize_scale: bool = True
+    num_threads: int = 2
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.matcher not in MATCHERS:
+            raise InputError(f"SfmConfig.matcher must be one of {MATCHERS}, got {self.matcher!r}")
+        if self.camera_model not in CAMERA_MODELS:
+            raise InputError(f"SfmConfig.camera_model must be one of {CAMERA_MODELS}, got {self.camera_model!r}")
+        if self.focal_init not in FOCAL_INITS:
+            raise InputError(f"SfmConfig.focal_init must be one of {FOCAL_INITS}, got {self.focal_init!r}")
+        if self.max_num_features < 100:
+            raise InputError(f"SfmConfig.max_num_features must be >= 100, got {self.max_num_features}")
+        if not 0.0 <= self.min_registered_fraction <= 1.0:
+            raise InputError(f"SfmConfig.min_registered_fraction must be in [0, 1], got {self.min_registered_fraction}")
+
+    @staticmethod
+    def preset(name: str) -> "SfmConfig":
+        """``draft`` (fewer features, sequential matching), ``standard`` (default) or ``best``."""
+        if name not in PRESETS:
+            raise InputError(f"unknown SfmConfig preset {name!r}; expected one of {sorted(PRESETS)}")
+        return PRESETS[name]
+
+    def replace(self, **changes: Any) -> "SfmConfig":
+        """A copy with some fields changed."""
+        return dataclasses.replace(self, **changes)
+
+
+PRESETS: dict[str, SfmConfig] = {
+    "draft": SfmConfig(max_num_features=2048, matcher="sequential", sequential_overlap=6),
+    "standard": SfmConfig(),
+    "best": SfmConfig(max_num_features=8192, try_both_focal_inits=True, sequential_overlap=15),
+}
+
+
+@dataclass(frozen=True)
+class PoseResult:
+    """Camera poses and intrinsics of every frame.
+
+    Attributes:
+        T_world_camera: (T, 4, 4) float64 camera-to-world (OpenCV axes).
+        K: (3, 3) float64 shared pinhole intrinsics at the working resolution (pixel centres +0.5).
+        registered: (T,) bool, True where SfM (mapper or PnP re-registration) posed the frame; the
+            others were filled (see ``report["filled"]``).
+        points_world: (N, 3) float64 sparse static points.
+        points_rgb: (N, 3) uint8 their colours.
+        report: what happened (registered count, models, focal, reprojection error, filled frames
+            and how, timings) -- JSON-able.
+        obs_frame: (M,) int64 frame index of each observation of a sparse point (exact visibility).
+        obs_point: (M,) int64 index into ``points_world`` of each observation.
+        obs_uv: (M, 2) float64 pixel position of each observation.
+    """
+
+    T_world_camera: np.ndarray
+    K: np.ndarray
+    registered: np.ndarray
+    points_world: np.ndarray
+    points_rgb: np.ndarray
+    report: dict = field(default_factory=dict)
+    obs_frame: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    obs_point: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    obs_uv: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.T_world_camera.shape[0])

@@ -1,0 +1,223 @@
+"""Stage 3: camera poses + shared intrinsics for every frame of a clip.
+
+    frames (+ masks) -> SIFT -> matching -> focal self-calibration -> incremental mapping
+      -> largest model -> PnP re-registration of the rest -> rotation-only / interpolation fill
+      -> (optional) scale normalisation -> PoseResult
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+
+from vid3d.formats.errors import InputError, ShapeError
+
+from . import colmap
+from .config import PoseResult, SfmConfig
+from .fill import fill_missing, pnp_register
+from .focal import estimate_focal, fundamental_pairs
+
+log = logging.getLogger("vid3d.sfm")
+
+ADVICE = "try a longer clip, a smaller --stride (more overlap between frames) or footage with more camera translation"
+
+
+def _check_inputs(rgb: np.ndarray, masks: np.ndarray | None) -> None:
+    if not isinstance(rgb, np.ndarray) or rgb.ndim != 4 or rgb.shape[-1] != 3 or rgb.dtype != np.uint8:
+        got = f"{getattr(rgb, 'shape', None)} {getattr(rgb, 'dtype', type(rgb).__name__)}"
+        raise ShapeError(f"estimate_poses expects rgb (T, H, W, 3) uint8, got {got}")
+    if rgb.shape[0] < 2:
+        raise InputError(f"camera poses need at least 2 frames, got {rgb.shape[0]}")
+    if masks is not None:
+        masks = np.asarray(masks)
+        if masks.shape != rgb.shape[:3]:
+            raise ShapeError(f"masks must be (T, H, W) = {rgb.shape[:3]}, got {masks.shape}")
+
+
+def _choose_model(recs: dict) -> tuple[int | None, list[int]]:
+    """Index of the model with most registered frames, and the sizes of all models."""
+    if not recs:
+        return None, []
+    sizes = {k: r.num_reg_images() for k, r in recs.items()}
+    best = max(sizes, key=lambda k: (sizes[k], -k))
+    return best, sorted(sizes.values(), reverse=True)
+
+
+def _map(database: Path, image_dir: Path, out_dir: Path, config: SfmConfig) -> tuple[colmap.Model | None, dict]:
+    t0 = time.perf_counter()
+    recs = colmap.run_mapper(database, image_dir, out_dir, config)
+    best, sizes = _choose_model(recs)
+    info = {"model_sizes": sizes, "seconds": round(time.perf_counter() - t0, 2)}
+    if best is None:
+        return None, info
+    return colmap.model_from_reconstruction(recs[best]), info
+
+
+def _rotation_only_solution(graph, num_frames: int, K: np.ndarray) -> dict[int, np.ndarray]:
+    """All frames posed by a homography chain from frame 0 (camera centre fixed): pans / tripods."""
+    poses = {0: np.eye(4)}
+    filled, how = fill_missing(poses, num_frames, graph, K, rotation_only=True)
+    if sum(1 for v in how.values() if v == "homography") < num_frames - 1:
+        return {}
+    return filled
+
+
+def estimate_poses(rgb: np.ndarray, masks: np.ndarray | None, config: SfmConfig, workdir: Path) -> PoseResult:
+    """Camera-to-world poses and one shared pinhole camera for every frame.
+
+    Args:
+        rgb: (T, H, W, 3) uint8 frames at the working resolution.
+        masks: (T, H, W) bool, True = moving (no features there), or None.
+        config: SfmConfig.
+        workdir: folder for images, masks, database and models (created).
+    Returns:
+        PoseResult (T_world_camera (T, 4, 4) f64, K (3, 3) f64, registered (T,) bool, sparse points,
+        report).
+    Raises:
+        ShapeError on malformed arrays; InputError when the clip cannot be posed (says why and what to try).
+    """
+    _check_inputs(rgb, masks)
+    T, H, W = rgb.shape[:3]
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    timings: dict[str, float] = {}
+    report: dict = {"num_frames": T, "image_size": [H, W], "config": {k: getattr(config, k) for k in config.__dataclass_fields__}}
+
+    t0 = time.perf_counter()
+    image_dir, mask_dir = colmap.write_inputs(rgb, None if masks is None else np.asarray(masks, bool), workdir)
+    database = workdir / "database.db"
+    report["matcher"] = colmap.extract_and_match(image_dir, mask_dir, database, config, T)
+    graph = colmap.read_match_graph(database)
+    timings["features_and_matching"] = time.perf_counter() - t0
+    report["verified_pairs"] = len(graph.matches)
+    report["keypoints_per_frame"] = float(np.mean([len(k) for k in graph.kps.values()])) if graph.kps else 0.0
+    log.info("sfm: %d frames, %.0f keypoints/frame, %d verified pairs (%s matching)",
+             T, report["keypoints_per_frame"], len(graph.matches), report["matcher"])
+
+    # focal initialisation: Mendonca-Cipolla self-calibration over the verified pairs
+    t0 = time.perf_counter()
+    default_focal = 1.2 * max(H, W)
+    Fs, ws = fundamental_pairs(graph.kps, graph.matches, seed=config.seed)
+    fe = estimate_focal(Fs, ws, H, W)
+    report["focal_self_calibration"] = {"focal": fe.focal, "pairs": fe.num_pairs, "sharpness": fe.sharpness}
+    use_self = config.focal_init == "self_calibration" and np.isfinite(fe.focal) and fe.sharpness > 1.2
+    init_focal = fe.focal if use_self else default_focal
+    timings["focal"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    candidates = []
+    colmap.set_initial_focal(database, init_focal)
+    model, info = _map(database, image_dir, workdir / "sparse", config)
+    candidates.append(("self_calibration" if use_self else "default", init_focal, model, info))
+    if config.try_both_focal_inits and use_self:
+        colmap.set_initial_focal(database, default_focal)
+        model2, info2 = _map(database, image_dir, workdir / "sparse_default_focal", config)
+        candidates.append(("default", default_focal, model2, info2))
+    timings["mapping"] = time.perf_counter() - t0
+
+    def score(c):
+        m = c[2]
+        return (-1, 0.0) if m is None else (len(m.T_world_camera), -m.mean_reprojection_error)
+
+    init_name, init_focal, model, info = max(candidates, key=score)
+    report["focal_init"] = {"method": init_name, "focal": init_focal,
+                            "tried": [{"method": c[0], "focal": c[1], "registered": 0 if c[2] is None else len(c[2].T_world_camera),
+                                       "model_sizes": c[3]["model_sizes"]} for c in candidates]}
+    report["model_sizes"] = info["model_sizes"]
+
+    poses: dict[int, np.ndarray] = {}
+    how: dict[int, str] = {}
+    K = np.array([[init_focal, 0, W / 2], [0, init_focal, H / 2], [0, 0, 1.0]])
+    points = np.zeros((0, 3))
+    points_rgb = np.zeros((0, 3), np.uint8)
+    obs = np.zeros((0, 4))
+    if model is not None:
+        poses = dict(model.T_world_camera)
+        K = model.K
+        points, points_rgb, obs = model.points_world, model.points_rgb, model.obs
+        report["mapper_registered"] = len(poses)
+        report["reprojection_error_px"] = model.mean_reprojection_error
+        # PnP re-registration of frames outside the chosen model (other models, mapper failures)
+        t0 = time.perf_counter()
+        kp2pt: dict[int, dict[int, int]] = {}
+        for f, p, u, v in obs:
+            kp2pt.setdefault(int(f), {})
+        # map observations back to keypoint indices by position (COLMAP keeps keypoint coordinates exactly)
+        for f in kp2pt:
+            sel = obs[:, 0] == f
+            kp = graph.kps[f]
+            o = obs[sel]
+            # nearest keypoint to each observation (exact match up to float precision)
+            d = np.abs(kp[None, :, 0] - o[:, None, 2]) + np.abs(kp[None, :, 1] - o[:, None, 3])
+            k = d.argmin(axis=1)
+            ok = d[np.arange(len(o)), k] < 1e-3
+            kp2pt[f] = {int(a): int(b) for a, b in zip(k[ok], o[ok, 1])}
+        for t in range(T):
+            if t in poses:
+                continue
+            Tp = pnp_register(t, graph, kp2pt, points, model.camera, min_inliers=config.pnp_min_num_inliers)
+            if Tp is not None:
+                poses[t] = Tp
+                how[t] = "pnp"
+        timings["pnp"] = time.perf_counter() - t0
+    registered = np.array([t in poses for t in range(T)])
+    report["registered"] = int(registered.sum())
+    report["pnp_registered"] = sorted(t for t, v in how.items() if v == "pnp")
+
+    if registered.sum() < max(2, config.min_registered_fraction * T):
+        # too little of the clip is solved by SfM: a panning / tripod clip? try rotation-only for all
+        rot = _rotation_only_solution(graph, T, K)
+        if not rot:
+            raise InputError(
+                f"camera poses failed: SfM registered {int(registered.sum())}/{T} frames and the frames are not "
+                f"related by homographies either (too few matching features); {ADVICE}"
+            )
+        log.warning("sfm: only %d/%d frames registered; using a rotation-only (panning camera) solution",
+                    int(registered.sum()), T)
+        poses = rot
+        how = {t: "homography" for t in range(1, T)}
+        registered = np.zeros(T, bool)
+        registered[0] = True
+        points = np.zeros((0, 3))
+        points_rgb = np.zeros((0, 3), np.uint8)
+        obs = np.zeros((0, 4))
+        report["rotation_only"] = True
+    else:
+        filled, fill_how = fill_missing(poses, T, graph, K, rotation_only=config.fill_rotation_only)
+        poses = filled
+        how.update(fill_how)
+        report["rotation_only"] = False
+    report["filled"] = {str(t): v for t, v in sorted(how.items()) if v != "pnp"}
+    if report["filled"]:
+        log.warning("sfm: %d frames not registered by SfM were filled: %s", len(report["filled"]), report["filled"])
+
+    T_world_camera = np.stack([poses[t] for t in range(T)]).astype(np.float64)
+    scale = 1.0
+    if config.normalize_scale and len(obs):
+        from vid3d.formats.conventions import invert_T, transform_points
+
+        z = []
+        for f in np.unique(obs[:, 0]).astype(int):
+            p = points[obs[obs[:, 0] == f, 1].astype(int)]
+            z.append(transform_points(invert_T(T_world_camera[f]), p)[:, 2])
+        z = np.concatenate(z)
+        z = z[z > 0]
+        if len(z):
+            scale = 1.0 / float(np.median(z))
+            T_world_camera[:, :3, 3] *= scale
+            points = points * scale
+    report["scale_applied"] = scale
+    report["focal"] = [float(K[0, 0]), float(K[1, 1])]
+    report["principal_point"] = [float(K[0, 2]), float(K[1, 2])]
+    report["num_points"] = int(len(points))
+    report["seconds"] = {k: round(v, 2) for k, v in timings.items()}
+    log.info("sfm: %d/%d frames registered, focal %.1f, %d points, %d filled", int(registered.sum()), T,
+             K[0, 0], len(points), len(report["filled"]))
+    return PoseResult(
+        T_world_camera=T_world_camera, K=np.asarray(K, np.float64), registered=registered,
+        points_world=np.asarray(points, np.float64), points_rgb=np.asarray(points_rgb, np.uint8), report=report,
+        obs_frame=obs[:, 0].astype(np.int64), obs_point=obs[:, 1].astype(np.int64), obs_uv=obs[:, 2:4].copy(),
+    )

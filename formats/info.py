@@ -1,0 +1,93 @@
+"""A summary of a bundle for people (``vid3d info``) and for scripts (``--json``)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vid3d.formats.bundle import Bundle, DatasetInfo, validate_bundle
+
+
+@dataclass(frozen=True)
+class BundleSummary:
+    """What ``vid3d info`` prints. ``compression_ratio`` = raw size (floats as float32) / file size."""
+
+    path: str
+    num_frames: int
+    height: int
+    width: int
+    fps: float
+    duration_s: float
+    units: str
+    metric_scale: bool
+    conventions: dict[str, Any]
+    provenance: dict[str, Any]
+    fields: list[str]
+    datasets: list[DatasetInfo]
+    file_bytes: int
+    raw_bytes: int
+    compression_ratio: float
+    meta: list[str]
+    problems: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def summarize(bundle: Bundle, *, deep: bool = False) -> BundleSummary:
+    """Collect the figures of ``bundle``; ``deep`` also scans every frame for bad values."""
+    a = bundle.attrs
+    datasets = bundle.dataset_infos()
+    file_bytes = os.path.getsize(bundle.path)
+    raw = sum(d.raw_bytes for d in datasets)
+    conventions = {k: a.get(k) for k in ("camera_convention", "pose_convention", "depth_kind", "pixel_center",
+                                         "quaternion_order", "scene_flow_kind")}
+    provenance = {k: a.get(k) for k in ("producer", "created_utc", "source", "format", "format_version", "codec")}
+    stages = bundle.meta("stages")
+    if stages is not None:
+        provenance["stages"] = stages
+    duration = float(bundle.timestamps_s[-1] - bundle.timestamps_s[0]) + 1.0 / bundle.fps
+    return BundleSummary(
+        path=str(bundle.path), num_frames=bundle.num_frames, height=bundle.height, width=bundle.width,
+        fps=bundle.fps, duration_s=duration, units=str(a.get("units")), metric_scale=bool(a.get("metric_scale")),
+        conventions=conventions, provenance=provenance, fields=list(bundle.fields), datasets=datasets,
+        file_bytes=file_bytes, raw_bytes=raw, compression_ratio=raw / max(file_bytes, 1),
+        meta=bundle.meta_names(), problems=validate_bundle(bundle.path, deep=True) if deep else [],
+    )
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(n) < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GiB"
+
+
+def format_summary(s: BundleSummary) -> str:
+    """Plain-text rendering of a summary."""
+    scale = "metric (m)" if s.metric_scale else f"up to scale ({s.units})"
+    lines = [
+        f"bundle      {Path(s.path).name}",
+        f"frames      {s.num_frames} at {s.fps:g} fps ({s.duration_s:.2f} s)",
+        f"resolution  {s.width} x {s.height}",
+        f"scale       {scale}",
+        "conventions " + ", ".join(f"{k}={v}" for k, v in s.conventions.items() if v is not None),
+        "provenance  " + ", ".join(f"{k}={v}" for k, v in s.provenance.items() if v is not None),
+        f"content     {', '.join(s.fields)}",
+        f"size        {_size(s.file_bytes)} on disk, {_size(s.raw_bytes)} raw (float32/uint8): "
+        f"compression {s.compression_ratio:.2f}x",
+        "",
+        f"{'dataset':<26}{'dtype':<9}{'shape':<22}{'stored':>11}{'raw':>11}{'ratio':>8}  codec",
+    ]
+    for d in sorted(s.datasets, key=lambda d: d.path):
+        ratio = d.raw_bytes / d.stored_bytes if d.stored_bytes else float("nan")
+        lines.append(f"{d.path:<26}{d.dtype:<9}{str(d.shape):<22}{_size(d.stored_bytes):>11}"
+                     f"{_size(d.raw_bytes):>11}{ratio:>8.2f}  {d.compression}")
+    if s.meta:
+        lines += ["", "meta        " + ", ".join(s.meta)]
+    if s.problems:
+        lines += ["", "PROBLEMS:"] + [f"  - {p}" for p in s.problems]
+    return "\n".join(lines)

@@ -120,22 +120,18 @@ class SyntheticClip:
         frames = self.rgb
         if frames.shape[1] % 2 or frames.shape[2] % 2:
             frames = np.pad(frames, ((0, 0), (0, frames.shape[1] % 2), (0, frames.shape[2] % 2), (0, 0)), mode="edge")
-        tmp = _temp_path(path)
-        try:
-            with av.open(str(tmp), mode="w", format="mp4") as container:
-                stream = container.add_stream("libx264", rate=int(round(self.fps)))
-                stream.width, stream.height = frames.shape[2], frames.shape[1]
-                stream.pix_fmt = "yuv420p"
-                stream.options = {"crf": str(crf), "preset": "medium"}
-                for frame in frames:
-                    for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")):
-                        container.mux(packet)
-                for packet in stream.encode():
+        from vid3d.formats.atomic import atomic_file
+
+        with atomic_file(path) as tmp, av.open(str(tmp), mode="w", format="mp4") as container:
+            stream = container.add_stream("libx264", rate=int(round(self.fps)))
+            stream.width, stream.height = frames.shape[2], frames.shape[1]
+            stream.pix_fmt = "yuv420p"
+            stream.options = {"crf": str(crf), "preset": "medium"}
+            for frame in frames:
+                for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")):
                     container.mux(packet)
-            os.replace(tmp, path)
-        finally:
-            if tmp.exists():
-                tmp.unlink()
+            for packet in stream.encode():
+                container.mux(packet)
         return path
 
     def write_images(self, folder: str | os.PathLike) -> list[Path]:
@@ -174,7 +170,7 @@ class SyntheticClip:
             K=np.broadcast_to(self.K, (T, 3, 3)).copy(),
             fps=self.fps,
             timestamps_s=self.timestamps_s,
-            source_frame=np.arange(T, dtype=np.int32),
+            source_frames=np.arange(T, dtype=np.int32),
             depth=self.depth,
             confidence=np.ones_like(self.depth),
             dynamic_mask=self.dynamic_mask,

@@ -96,19 +96,19 @@ def build_scene(cfg: SceneConfig) -> Scene:
     k = cfg.object_speed
     if cfg.num_moving >= 1:  # a sphere on an ellipse (constant speed in x-z) with a vertical bob
         phi0 = rng.uniform(0, 2 * np.pi)
-        phi = phi0 + np.pi * k * s
+        phi = phi0 + 0.5 * np.pi * k * s
         c0 = np.array([-0.5, 0.2, 3.2]) + jitter(0.1)
         centres = c0 + np.stack([0.6 * np.sin(phi), -0.1 * np.sin(2 * phi), 0.45 * np.cos(phi)], axis=-1)
         spin = rot_x(0.3) @ rot_y(0.0)
         Rs = np.stack([rot_y(1.5 * (p - phi0)) @ spin for p in phi])  # rolls, so its texture moves too
-        add(SPHERE, [0.38], make_T(Rs, centres), dynamic=True)
+        add(SPHERE, [0.34], make_T(Rs, centres), dynamic=True)
     if cfg.num_moving >= 2:  # a box rotating about a tilted axis while rising and drifting right
         yaw0 = rng.uniform(0, 2 * np.pi)
         tilt = rot_x(np.deg2rad(15))
         c0 = np.array([0.9, -0.1, 2.9]) + jitter(0.1)
-        centres = c0 + k * s[:, None] * np.array([0.35, -0.35, 0.0])
-        Rs = np.stack([tilt @ rot_y(yaw0 + np.deg2rad(120) * k * si) for si in s])
-        add(BOX, [0.28, 0.22, 0.28], make_T(Rs, centres), dynamic=True)
+        centres = c0 + k * s[:, None] * np.array([0.3, -0.3, 0.0])
+        Rs = np.stack([tilt @ rot_y(yaw0 + np.deg2rad(60) * k * si) for si in s])
+        add(BOX, [0.25, 0.2, 0.25], make_T(Rs, centres), dynamic=True)
 
     # camera: lateral + forward travel (real parallax) with a small vertical wobble, yaw sweep, pitch wave
     u = np.array([1.0, -0.15, 0.5])

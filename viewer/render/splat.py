@@ -1,0 +1,171 @@
+"""Fast point splatting with a deterministic z-buffer (torch; CUDA when the inputs live there).
+
+Nearest point wins, ties go to the lower point index, with no host synchronisation in the hot path:
+
+1. project: ``p_c = R_cw p_w + t_cw``, ``(u, v) = (fx x/z + s y/z + cx, fy y/z + cy)`` (pixel centres at
+   +0.5, so the pixel holding a point is ``floor(u), floor(v)``);
+2. pack ``key = bits(z) << 32 | i`` into int64: IEEE float32 bits are monotone for z >= 0, so the
+   smallest key is the nearest point and, on equal depth, the lowest index;
+3. ``scatter_reduce_(..., "amin")`` the keys into an (H*W + 1) buffer; dropped points (behind the
+   camera, non-finite, off the image) are routed to the extra slot instead of being filtered with
+   ``nonzero()`` (which would sync with the host);
+4. unpack depth and index, gather colours.
+
+``scatter_reduce_`` with ``amin`` is order-independent, so the result is the same on CPU and CUDA and
+from run to run (sort-then-``index_put_`` is not: its write order is unspecified on CUDA).
+The slow twin is :func:`vid3d.viewer.render.splat_reference.splat_reference`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple, Sequence
+
+import torch
+
+from vid3d.formats.errors import InputError, ShapeError
+from vid3d.viewer.render.camera import Camera
+
+NEAR_Z = 1e-6
+"""Points with camera z-depth <= NEAR_Z are dropped (behind or on the camera plane)."""
+
+_EMPTY_KEY = torch.iinfo(torch.int64).max
+_INDEX_MASK = 0xFFFFFFFF
+MAX_POINTS = 2**32 - 1
+"""The packed key holds the point index in 32 bits."""
+
+
+class RenderResult(NamedTuple):
+    """What a splat produces.
+
+    rgb: (H, W, 3) float32 in [0, 1]; the background colour where nothing landed.
+    depth: (H, W) float32 camera z-depth of the winning point; 0 = empty.
+    index: (H, W) int64 index of the winning point into the input points; -1 = empty.
+    """
+
+    rgb: torch.Tensor
+    depth: torch.Tensor
+    index: torch.Tensor
+
+    @property
+    def mask(self) -> torch.Tensor:
+        """(H, W) bool: True where a point landed."""
+        return self.index >= 0
+
+
+def check_points(points: Any, colors: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """Validate ``points`` (N, 3) float and ``colors`` (N, 3) uint8 or float in [0, 1] (tensors)."""
+    if not isinstance(points, torch.Tensor) or not isinstance(colors, torch.Tensor):
+        raise ShapeError(
+            f"splat: expected torch tensors for points and colors, got {type(points).__name__} and {type(colors).__name__}"
+        )
+    if points.ndim != 2 or points.shape[1] != 3 or not points.is_floating_point():
+        raise ShapeError(f"splat: expected points (N, 3) float, got {tuple(points.shape)} {points.dtype}")
+    if colors.ndim != 2 or colors.shape != points.shape:
+        raise ShapeError(f"splat: expected colors (N, 3) like points {tuple(points.shape)}, got {tuple(colors.shape)}")
+    if colors.dtype != torch.uint8 and not colors.is_floating_point():
+        raise ShapeError(f"splat: expected colors uint8 or float in [0, 1], got {colors.dtype}")
+    if points.shape[0] > MAX_POINTS:
+        raise ShapeError(f"splat: at most {MAX_POINTS} points, got {points.shape[0]}")
+    if colors.device != points.device:
+        raise ShapeError(f"splat: points on {points.device} but colors on {colors.device}")
+    return points, colors
+
+
+def check_radius(point_radius_px: Any) -> int:
+    if isinstance(point_radius_px, bool) or not isinstance(point_radius_px, int) or not 0 <= point_radius_px <= 16:
+        raise InputError(f"point_radius_px: expected an integer in [0, 16], got {point_radius_px!r}")
+    return point_radius_px
+
+
+def background_tensor(background: Sequence[float], device: torch.device) -> torch.Tensor:
+    """``background`` (3,) RGB in [0, 1] as a float32 tensor on ``device``."""
+    bg = torch.as_tensor(background, dtype=torch.float32)
+    if bg.shape != (3,):
+        raise ShapeError(f"background: expected 3 values (RGB in [0, 1]), got shape {tuple(bg.shape)}")
+    return bg.to(device)
+
+
+def project_to_camera(points: torch.Tensor, cam: Camera) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Project world points (N, 3) into ``cam``: returns ``(u (N,), v (N,), z (N,))`` float32.
+
+    ``u, v`` are continuous pixel coordinates (pixel centres at +0.5); ``z`` is camera z-depth.
+    The pose and intrinsics are combined in float64 and applied in float32 on the points' device.
+    """
+    dev = points.device
+    T_cw = cam.T_camera_world  # (4, 4) float64
+    # P = K [R | t] in float64, applied as one (N,3)x(3,3) matmul + bias in float32.
+    P = (cam.K @ T_cw[:3, :]).to(device=dev, dtype=torch.float32)  # (3, 4)
+    pts = points.to(torch.float32)
+    uvw = torch.addmm(P[:, 3], pts, P[:, :3].T)  # (N, 3) = (u z, v z, z)
+    z = uvw[:, 2]  # K's last row is (0, 0, 1)
+    u = uvw[:, 0] / z
+    v = uvw[:, 1] / z
+    return u, v, z
+
+
+def splat(
+    points: torch.Tensor,
+    colors: torch.Tensor,
+    cam: Camera,
+    *,
+    point_radius_px: int = 0,
+    background: Sequence[float] = (0.0, 0.0, 0.0),
+) -> RenderResult:
+    """Splat ``points`` (N, 3) world coordinates with ``colors`` (N, 3) into ``cam``'s image.
+
+    Each point covers its pixel, or a (2r+1) x (2r+1) square around it for ``point_radius_px = r``.
+    The nearest point wins each pixel; on equal float32 depth, the lower point index wins.
+    Runs on the points' device. Returns :class:`RenderResult` (rgb (H, W, 3), depth (H, W), index (H, W)).
+    """
+    points, colors = check_points(points, colors)
+    r = check_radius(point_radius_px)
+    dev = points.device
+    H, W = cam.height, cam.width
+    bg = background_tensor(background, dev)
+    zbuf = zbuffer_keys(points, cam, point_radius_px=r)
+    return resolve_keys(zbuf, colors, bg, H, W)
+
+
+def zbuffer_keys(points: torch.Tensor, cam: Camera, *, point_radius_px: int = 0) -> torch.Tensor:
+    """The packed z-buffer (H*W,) int64: ``bits(z) << 32 | index`` of each pixel's winner, or int64 max."""
+    dev = points.device
+    H, W = cam.height, cam.width
+    N = points.shape[0]
+    r = point_radius_px
+    buf = torch.full((H * W + 1,), _EMPTY_KEY, dtype=torch.int64, device=dev)
+    if N == 0:
+        return buf[: H * W]
+    u, v, z = project_to_camera(points, cam)
+    ok = (z > NEAR_Z) & torch.isfinite(u) & torch.isfinite(v)
+    # Clamp before the integer cast (huge or NaN floats would overflow); dropped points are masked anyway.
+    big = float(max(H, W) + 2 * r + 4)
+    ui = torch.nan_to_num(u, nan=-big).clamp_(-big, big).floor_().to(torch.int64)
+    vi = torch.nan_to_num(v, nan=-big).clamp_(-big, big).floor_().to(torch.int64)
+    zbits = torch.where(ok, z, torch.ones_like(z)).view(torch.int32).to(torch.int64)
+    key = (zbits << 32) | torch.arange(N, device=dev, dtype=torch.int64)
+    dump = H * W
+    for dy in range(-r, r + 1):
+        for dx in range(-r, r + 1):
+            uu = ui + dx if dx else ui
+            vv = vi + dy if dy else vi
+            inside = ok & (uu >= 0) & (uu < W) & (vv >= 0) & (vv < H)
+            pix = torch.where(inside, vv * W + uu, torch.full_like(uu, dump))
+            buf.scatter_reduce_(0, pix, key, reduce="amin", include_self=True)
+    return buf[: H * W]
+
+
+def resolve_keys(
+    keys: torch.Tensor, colors: torch.Tensor, background: torch.Tensor, H: int, W: int
+) -> RenderResult:
+    """Unpack a z-buffer of keys (H*W,) into a :class:`RenderResult` with ``colors`` (N, 3)."""
+    empty = keys == _EMPTY_KEY
+    index = torch.where(empty, torch.full_like(keys, -1), keys & _INDEX_MASK)
+    depth = (keys >> 32).to(torch.int32).view(torch.float32)
+    depth = torch.where(empty, torch.zeros_like(depth), depth)
+    if colors.shape[0] == 0:
+        rgb = background.expand(H * W, 3).clone()
+    else:
+        c = colors[index.clamp(min=0)]
+        c = c.to(torch.float32) / 255.0 if c.dtype == torch.uint8 else c.to(torch.float32)
+        rgb = torch.where(empty[:, None], background, c)
+    return RenderResult(rgb=rgb.reshape(H, W, 3), depth=depth.reshape(H, W), index=index.reshape(H, W))

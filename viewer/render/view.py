@@ -1,0 +1,47 @@
+"""One rendered view: splat, fill holes (other frames, then pull-push), optional bokeh."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+
+from vid3d.viewer.render import bokeh as _bokeh
+from vid3d.viewer.render.camera import Camera
+from vid3d.viewer.render.holes import fill_from, pull_push_fill
+from vid3d.viewer.render.splat import RenderResult, splat
+
+
+def render_view(
+    points: torch.Tensor,
+    colors: torch.Tensor,
+    cam: Camera,
+    *,
+    bokeh: "_bokeh.BokehSettings | None" = None,
+    point_radius_px: int = 1,
+    fill_holes: bool = True,
+    background_points: torch.Tensor | None = None,
+    background_colors: torch.Tensor | None = None,
+    background: Sequence[float] = (0.0, 0.0, 0.0),
+) -> RenderResult:
+    """Render ``points`` (N, 3) with ``colors`` (N, 3) into ``cam``, then fill holes and apply bokeh.
+
+    ``background_points`` (M, 3) / ``background_colors`` (M, 3): static points from other frames of
+    the capture, used only where the main points left a pixel empty (disocclusions). Remaining holes
+    are pull-push filled from farther neighbours when ``fill_holes``. Returns a :class:`RenderResult`
+    whose ``rgb`` (H, W, 3) is final, ``depth`` (H, W) is filled where rgb was, and ``index`` (H, W)
+    is the main point index (>= 0), ``-2 - j`` for background point j, or -1 for pull-push / empty.
+    """
+    res = splat(points, colors, cam, point_radius_px=point_radius_px, background=background)
+    if background_points is not None and background_colors is not None and background_points.shape[0] > 0:
+        res = fill_from(res, splat(background_points, background_colors, cam,
+                                   point_radius_px=point_radius_px, background=background))
+    rgb, depth = res.rgb, res.depth
+    if fill_holes:
+        valid = res.index != -1
+        rgb, depth = pull_push_fill(rgb, depth, valid)
+        if not bool(valid.any()):
+            rgb = res.rgb
+    if bokeh is not None:
+        rgb = _bokeh.bokeh(rgb, depth, bokeh)
+    return RenderResult(rgb=rgb, depth=depth, index=res.index)

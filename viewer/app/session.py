@@ -1,0 +1,443 @@
+"""``ViewerSession``: the viewer's state (the one place it lives) and the viser scene it drives.
+
+``ViewerSession(path, config).start()`` builds the server and returns the port without blocking;
+``.stop()`` ends it. ``vid3d view`` just blocks in between.
+
+Streaming choice (measured in ``benchmarks/viewer_stream.py``): the current frame is **one reusable
+point cloud** updated under ``server.atomic()`` (points in camera coordinates, the node placed at the
+camera's pose), instead of preloading every frame and toggling visibility. Preloading sends T frames
+up front (slow start, browser memory grows with T); streaming costs one frame's bytes per step.
+"Accumulated" mode does preload: one node per k-th frame, toggled by visibility.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from vid3d.viewer.app.config import DISPLAY_MODES, PointFilter, ViewerConfig
+from vid3d.viewer.app.scene_data import FramePoints, evenly_spaced, frame_points, fuse_points, to_world
+from vid3d.viewer.app.source import CaptureSource
+from vid3d.viewer.app.view_geometry import (
+    ViewPose,
+    time_colors,
+    view_from_pose,
+    world_up_from_trajectory,
+)
+
+
+@dataclass
+class SessionStats:
+    """What the info panel shows (mutable session state).
+
+    Fields: frame, points_current, points_background, points_accumulated (visible ones),
+    update_ms (server-side time of the last frame change), frames_shown (count),
+    background_ms (time of the last background fusion), render_ms (last effect render).
+    """
+
+    frame: int = 0
+    points_current: int = 0
+    points_background: int = 0
+    points_accumulated: int = 0
+    update_ms: float = 0.0
+    frames_shown: int = 0
+    background_ms: float = 0.0
+    render_ms: float = 0.0
+
+    @property
+    def points_shown(self) -> int:
+        return self.points_current + self.points_background + self.points_accumulated
+
+
+def _pick_device(name: str) -> str:
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        from vid3d.formats.errors import InputError
+
+        raise InputError("device 'cuda' requested but torch sees no CUDA device")
+    return name
+
+
+class ViewerSession:
+    """The viewer of one capture. Raises BundleFormatError / InputError at construction on a bad file.
+
+    Public state (read it; change it through the methods): ``t`` (current frame), ``mode``,
+    ``filter`` (:class:`PointFilter`), ``point_scale``, ``follow``, ``stats``, ``server`` (after
+    :meth:`start`), ``cloud`` (the current-frame :class:`viser.PointCloudHandle`), ``gui``.
+    """
+
+    def __init__(self, bundle_path: str | os.PathLike, config: ViewerConfig | None = None) -> None:
+        self.config = config or ViewerConfig()
+        self.source = CaptureSource(bundle_path)
+        src = self.source
+        self.device = _pick_device(self.config.device)
+        self.t = 0
+        self.filter: PointFilter = self.config.filter
+        self.notes: list[str] = [src.note] if src.note else []
+        self.mode = self.config.mode
+        if self.mode == "static_dynamic" and not src.has_dynamic:
+            self.notes.append("no /mask/dynamic: 'static background + dynamic' is not available")
+            self.mode = "current"
+        self.follow = bool(self.config.follow_camera)
+        self.point_scale = 1.0
+        self.fps = float(self.config.fps or src.fps or 30.0)
+        self.loop = bool(self.config.loop)
+        self.stats = SessionStats()
+        self.world_up = world_up_from_trajectory(src.T_world_camera)
+        self.median_depth = src.median_depth(0)
+        self.server: Any = None
+        self.cloud: Any = None
+        self.background_cloud: Any = None
+        self.current_frustum: Any = None
+        self.frustums: dict[int, Any] = {}
+        self.trajectory: Any = None
+        self.gui: Any = None
+        self.playback: Any = None
+        self.effects: Any = None
+        self._lock = threading.RLock()
+        self._req_lock = threading.Lock()
+        self._req_id = 0
+        self._background: FramePoints | None = None
+        self._background_filter: PointFilter | None = None
+        self._accum_nodes: dict[int, Any] = {}
+        self._accum_filter: PointFilter | None = None
+        self._current: FramePoints = FramePoints.empty()
+
+    # -- geometry of the capture ------------------------------------------------------------------
+
+    @property
+    def num_frames(self) -> int:
+        return self.source.num_frames
+
+    def view_of_frame(self, t: int) -> ViewPose:
+        """The viewer camera that looks exactly through recorded frame ``t``."""
+        src = self.source
+        return view_from_pose(src.T_world_camera[t], src.K[t], src.height, self.median_depth)
+
+    def point_size(self) -> float:
+        """World-space point size: the pixel footprint at the median depth, times stride and ``point_scale``."""
+        if self.config.point_size is not None:
+            return float(self.config.point_size) * self.point_scale
+        fx = float(self.source.K[0, 0, 0])
+        return self.point_scale * self.median_depth * self.filter.stride / fx
+
+    # -- lifetime --------------------------------------------------------------------------------
+
+    def start(self) -> int:
+        """Start serving (non-blocking); returns the port. The first frame is in the scene on return."""
+        import viser
+
+        from vid3d.viewer.app import gui as gui_mod
+        from vid3d.viewer.app.playback import Playback
+
+        cfg, src = self.config, self.source
+        self.server = server = viser.ViserServer(host=cfg.host, port=int(cfg.port), verbose=False)
+        server.scene.set_up_direction(tuple(float(x) for x in self.world_up))
+        v0 = self.view_of_frame(0)
+        ic = server.initial_camera
+        ic.position, ic.look_at, ic.up, ic.fov = v0.position, v0.look_at, v0.up, v0.fov_y
+        ic.near = max(1e-3, 0.01 * self.median_depth)
+        server.on_client_connect(self._on_connect)
+
+        self.cloud = server.scene.add_point_cloud(
+            "/points/current", points=np.zeros((0, 3), np.float32), colors=np.zeros((0, 3), np.uint8),
+            point_size=self.point_size(), precision=cfg.precision, point_shape="square")
+        self.background_cloud = server.scene.add_point_cloud(
+            "/points/background", points=np.zeros((0, 3), np.float32), colors=np.zeros((0, 3), np.uint8),
+            point_size=self.point_size(), precision="float32", visible=False)
+        self._add_cameras()
+        self.gui = gui_mod.build_gui(self)
+        self.show_frame(0)
+        self.playback = Playback(self)
+        self.playback.start()
+        try:
+            from vid3d.viewer.app.effects_panel import EffectsPanel
+
+            self.effects = EffectsPanel(self)
+        except ImportError as exc:  # renderer not there yet: say so in the panel
+            gui_mod.effects_unavailable(self, str(exc))
+        return int(server.get_port())
+
+    def stop(self) -> None:
+        """Stop playback, effect workers and the server; close the bundle. Safe to call twice."""
+        if self.playback is not None:
+            self.playback.stop()
+        if self.effects is not None:
+            self.effects.stop()
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
+        self.source.close()
+
+    @property
+    def url(self) -> str:
+        host = self.config.host
+        shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
+        return f"http://{shown}:{self.server.get_port()}" if self.server is not None else ""
+
+    # -- scene pieces ----------------------------------------------------------------------------
+
+    def _add_cameras(self) -> None:
+        cfg, src, server = self.config, self.source, self.server
+        T = src.num_frames
+        colors = time_colors(T)
+        scale = 0.08 * self.median_depth
+        fov = self.view_of_frame(0).fov_y
+        aspect = src.width / src.height
+        centres = src.T_world_camera[:, :3, 3]
+        if T > 1:
+            segs = np.stack([centres[:-1], centres[1:]], axis=1)  # (T-1, 2, 3)
+            seg_colors = np.stack([colors[:-1], colors[1:]], axis=1)
+            self.trajectory = server.scene.add_line_segments(
+                "/trajectory", points=segs.astype(np.float32), colors=seg_colors, thickness=2.0,
+                thickness_units="screen", visible=cfg.show_frustums)
+        for i in evenly_spaced(T, cfg.max_frustums):
+            i = int(i)
+            v = self.view_of_frame(i)
+            h = server.scene.add_camera_frustum(
+                f"/cameras/t{i:05d}", fov=v.fov_y, aspect=aspect, scale=scale, color=tuple(int(c) for c in colors[i]),
+                image=src.thumbnail(i, cfg.thumbnail_px), format="jpeg", jpeg_quality=80,
+                wxyz=v.wxyz, position=v.position, visible=cfg.show_frustums)
+            h.on_click(lambda event, i=i: self.fly_to(i, client=event.client))
+            self.frustums[i] = h
+        self.current_frustum = server.scene.add_camera_frustum(
+            "/cameras/current", fov=fov, aspect=aspect, scale=scale * 1.3, color=(255, 40, 40),
+            thickness=2.5, thickness_units="screen", visible=cfg.show_frustums)
+
+    def _on_connect(self, client: Any) -> None:
+        if self.effects is not None:
+            self.effects.attach(client)
+
+    def place_camera(self, client: Any, view: ViewPose) -> None:
+        """Move one browser's camera to ``view`` (exact orientation, fov)."""
+        try:
+            with client.atomic():
+                client.camera.fov = view.fov_y
+                client.camera.position = view.position
+                client.camera.look_at = view.look_at
+                client.camera.up_direction = view.up
+        except AssertionError:  # the browser has not reported its camera yet
+            pass
+
+    def fly_to(self, t: int, *, client: Any = None) -> None:
+        """Jump to frame ``t`` and put ``client``'s camera (all clients if None) at its recorded pose."""
+        self.set_frame(t)
+        view = self.view_of_frame(t)
+        clients = [client] if client is not None else list(self.server.get_clients().values())
+        for c in clients:
+            self.place_camera(c, view)
+
+    def reset_view(self, client: Any = None) -> None:
+        """Back to the first frame's recorded camera (the initial view)."""
+        view = self.view_of_frame(0)
+        clients = [client] if client is not None else list(self.server.get_clients().values())
+        for c in clients:
+            self.place_camera(c, view)
+
+    # -- points ----------------------------------------------------------------------------------
+
+    def frame_points(self, t: int, *, dynamic_only: bool = False, flt: PointFilter | None = None) -> FramePoints:
+        """Filtered points of frame ``t`` in its camera's coordinates (``(N, 3)`` f32, colours u8)."""
+        src = self.source
+        flt = flt or self.filter
+        a = src.frame(t)
+        select = a.dynamic if (dynamic_only and a.dynamic is not None) else None
+        return frame_points(a.depth, a.rgb, src.K[t], flt=flt, confidence=a.confidence, select=select,
+                            device=self.device, rays=src.rays(t, flt.stride))
+
+    def background(self) -> FramePoints:
+        """Static background in world coordinates, fused once from all frames (per filter setting)."""
+        with self._lock:
+            if self._background is not None and self._background_filter == self.filter:
+                return self._background
+            t0 = time.perf_counter()
+            src, cfg = self.source, self.config
+            T = src.num_frames
+            per_frame = max(2_000, 2 * cfg.background_max_points // max(1, T))
+            flt = dataclasses.replace(self.filter, max_points=min(self.filter.max_points, per_frame))
+            parts = []
+            for t in range(T):
+                a = src.frame(t)
+                static = ~a.dynamic if a.dynamic is not None else None
+                fp = frame_points(a.depth, a.rgb, src.K[t], flt=flt, confidence=a.confidence, select=static,
+                                  device=self.device, rays=src.rays(t, flt.stride))
+                parts.append(to_world(fp, src.T_world_camera[t]))
+            voxel = self.median_depth * flt.stride / float(src.K[0, 0, 0])
+            self._background = fuse_points(parts, voxel_size=voxel, max_points=cfg.background_max_points)
+            self._background_filter = self.filter
+            self.stats.background_ms = (time.perf_counter() - t0) * 1e3
+            return self._background
+
+    def _ensure_accumulated(self) -> list[int]:
+        """Create (once per filter) one node per ``accumulate_stride``-th frame; returns their frames."""
+        cfg, src = self.config, self.source
+        frames = list(range(0, src.num_frames, cfg.accumulate_stride))
+        if self._accum_filter == self.filter and self._accum_nodes:
+            return frames
+        for h in self._accum_nodes.values():
+            h.remove()
+        self._accum_nodes = {}
+        flt = dataclasses.replace(self.filter, max_points=max(1, min(self.filter.max_points,
+                                                                     cfg.accumulate_max_points // len(frames))))
+        for k in frames:
+            fp = self.frame_points(k, flt=flt)
+            v = self.view_of_frame(k)
+            self._accum_nodes[k] = self.server.scene.add_point_cloud(
+                f"/points/accumulated/t{k:05d}", points=fp.points, colors=fp.colors, point_size=self.point_size(),
+                precision=cfg.precision, wxyz=v.wxyz, position=v.position, visible=False)
+        self._accum_filter = self.filter
+        return frames
+
+    def _hide_accumulated(self) -> None:
+        for h in self._accum_nodes.values():
+            h.visible = False
+
+    def displayed_world_points(self) -> FramePoints:
+        """Everything the scene shows now, in world coordinates (for the server-side effects)."""
+        with self._lock:
+            parts = [to_world(self._current, self.source.T_world_camera[self.t])]
+            if self.mode == "static_dynamic" and self._background is not None:
+                parts.append(self._background)
+            if self.mode == "accumulated":
+                for k, h in self._accum_nodes.items():
+                    if h.visible:
+                        T = self.source.T_world_camera[k]
+                        parts.append(to_world(FramePoints(np.asarray(h.points, np.float32), np.asarray(h.colors),
+                                                          np.full(len(h.points), -1, np.int64)), T))
+            return FramePoints(np.concatenate([p.points for p in parts]), np.concatenate([p.colors for p in parts]),
+                               np.concatenate([p.pixels for p in parts]))
+
+    # -- the frame change ------------------------------------------------------------------------
+
+    def set_frame(self, t: int) -> None:
+        """Request frame ``t`` from any thread; a newer request arriving meanwhile wins (no stale draws)."""
+        with self._req_lock:
+            self._req_id += 1
+            my_id = self._req_id
+        with self._lock:
+            if my_id != self._req_id:
+                return
+            self.show_frame(t)
+
+    def show_frame(self, t: int) -> None:
+        """Draw frame ``t`` now (synchronous): points, pose, frustum marker, followers, info."""
+        server = self.server
+        with self._lock:
+            t0 = time.perf_counter()
+            t = int(t) % self.num_frames
+            self.t = t
+            dynamic_only = self.mode == "static_dynamic"
+            bg = self.background() if dynamic_only else None
+            accum_frames = self._ensure_accumulated() if self.mode == "accumulated" else []
+            fp = self.frame_points(t, dynamic_only=dynamic_only)
+            self._current = fp
+            view = self.view_of_frame(t)
+            hidden = self.effects is not None and self.effects.active
+            with server.atomic():
+                self.cloud.points = fp.points
+                self.cloud.colors = fp.colors
+                self.cloud.wxyz = view.wxyz
+                self.cloud.position = view.position
+                self.cloud.point_size = self.point_size()
+                self.cloud.visible = not hidden
+                if bg is not None:
+                    self.background_cloud.points = bg.points
+                    self.background_cloud.colors = bg.colors
+                    self.background_cloud.point_size = self.point_size()
+                self.background_cloud.visible = bg is not None and not hidden
+                n_acc = 0
+                for k, h in self._accum_nodes.items():
+                    show = self.mode == "accumulated" and k <= t and k != t and not hidden
+                    h.visible = show
+                    if show:
+                        h.point_size = self.point_size()
+                        n_acc += len(h.points)
+                self.current_frustum.wxyz = view.wxyz
+                self.current_frustum.position = view.position
+                if self.follow:
+                    for client in server.get_clients().values():
+                        self.place_camera(client, view)
+            server.flush()
+            del accum_frames
+            s = self.stats
+            s.frame, s.points_current = t, len(fp)
+            s.points_background = len(bg) if bg is not None else 0
+            s.points_accumulated = n_acc
+            s.update_ms = (time.perf_counter() - t0) * 1e3
+            s.frames_shown += 1
+            if self.gui is not None:
+                self.gui.sync(self)
+        if self.effects is not None:
+            self.effects.scene_changed()
+
+    def set_mode(self, mode: str) -> None:
+        """Switch display mode (one of :data:`DISPLAY_MODES`) and redraw."""
+        from vid3d.formats.errors import InputError
+
+        if mode not in DISPLAY_MODES:
+            raise InputError(f"mode must be one of {list(DISPLAY_MODES)}, got {mode!r}")
+        if mode == "static_dynamic" and not self.source.has_dynamic:
+            raise InputError("this capture has no /mask/dynamic: 'static_dynamic' mode is not available")
+        with self._lock:
+            self.mode = mode
+            if mode != "accumulated":
+                self._hide_accumulated()
+            self.show_frame(self.t)
+
+    def set_filter(self, **changes: Any) -> None:
+        """Replace fields of the point filter (``stride=``, ``confidence_percentile=``...) and redraw."""
+        with self._lock:
+            self.filter = dataclasses.replace(self.filter, **changes)
+            self.show_frame(self.t)
+
+    def set_point_scale(self, scale: float) -> None:
+        with self._lock:
+            self.point_scale = float(scale)
+            self.show_frame(self.t)
+
+    def set_follow(self, follow: bool) -> None:
+        with self._lock:
+            self.follow = bool(follow)
+            if self.follow:
+                self.show_frame(self.t)
+
+    def set_cameras_visible(self, visible: bool) -> None:
+        with self._lock, self.server.atomic():
+            for h in [*self.frustums.values(), self.current_frustum, self.trajectory]:
+                if h is not None:
+                    h.visible = bool(visible)
+
+    def info_markdown(self) -> str:
+        """The info panel's text: bundle metadata, frame, points shown, timings."""
+        src, s, a = self.source, self.stats, self.source.attrs
+        scale = "metric" if a.get("metric_scale") else "up to scale"
+        lines = [
+            f"**{os.path.basename(str(src.path))}**  ",
+            f"{src.num_frames} frames, {src.width}×{src.height}, {src.fps:g} fps, units {a.get('units', '?')} ({scale})  ",
+            f"source: {a.get('source', '?')}  ",
+            f"producer: {a.get('producer', '?')}  ",
+            f"fields: {', '.join(src.bundle.fields)}  ",
+            f"depth shown: {'/depth/z' if src.depth_name == 'depth' else '/depth/prior'}",
+        ]
+        lines += [f"\n⚠ {n}" for n in self.notes]
+        lines += [
+            "",
+            f"frame **{s.frame}** / {src.num_frames - 1} · t = {float(src.timestamps_s[s.frame]):.3f} s  ",
+            f"points shown: **{s.points_shown:,}** (frame {s.points_current:,}, background {s.points_background:,}, "
+            f"accumulated {s.points_accumulated:,})  ",
+            f"update: {s.update_ms:.1f} ms server-side ({self.device})",
+        ]
+        if s.background_ms:
+            lines.append(f"  \nbackground fused in {s.background_ms:.0f} ms")
+        if s.render_ms:
+            lines.append(f"  \neffect render: {s.render_ms:.1f} ms")
+        return "\n".join(lines)

@@ -1,0 +1,151 @@
+"""TrainConfig: every knob of consistent-depth + scene-flow test-time training, with presets.
+
+The iteration budget is a fixed number of optimizer steps per preset (``warmup_steps`` +
+``joint_steps``), independent of clip length. The reference (google/dynamic-video-depth) runs
+``min(2000, #pairs)`` iterations per epoch, so a short clip silently gets fewer iterations; here a
+60-frame clip and a 10-frame clip get the same number of steps, each step holding
+``pairs_per_step`` pairs.
+
+Preset budgets (per clip, any length):
+
+=========  ======  =====  =====  =============  ============
+preset     warmup  joint  pairs  train long     MLP pixels
+                          /step  side (px)      per pair
+=========  ======  =====  =====  =============  ============
+draft          60    140      2             64           256
+standard      300   1200      4            128           768
+best          600   3000      6            192          1024
+=========  ======  =====  =====  =============  ============
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from vid3d.formats.errors import InputError
+
+PRESETS = ("draft", "standard", "best")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Knobs of :func:`vid3d.optimizer.train.train_consistent_depth` (frozen; build with ``preset``)."""
+
+    # --- schedule (reference: Adam betas (0.5, 0.9); warm-up MLP-only with depth frozen, then joint)
+    warmup_steps: int = 300
+    """Steps that train the scene-flow MLP alone, depth frozen, L2 flow loss, no velocity term."""
+    joint_steps: int = 1200
+    """Steps that train depth and MLP together, L1 flow loss, constant-velocity term on."""
+    pairs_per_step: int = 4
+    """Frame pairs (i, j) in one optimizer step (the reference uses 1)."""
+    gaps: tuple[int, ...] = (1, 2, 4, 6, 8)
+    """Frame gaps j - i of the training pairs (reference: 1, 2, 4, 6, 8). Missing flows are skipped."""
+    mlp_lr: float = 1e-3
+    """Adam learning rate of the scene-flow MLP (reference: 1e-3)."""
+    depth_lr: float = 3e-4
+    """Adam learning rate of the offline residual depth net. The reference uses 1e-6 for a
+    pretrained MiDaS; our net starts from zero output (depth = prior), so it needs a larger rate."""
+    scale_lr: float = 3e-3
+    """Adam learning rate of the per-frame log-scale of the depth (one scalar per frame)."""
+    betas: tuple[float, float] = (0.5, 0.9)
+    """Adam betas (reference: (0.5, 0.9))."""
+
+    # --- resolution and sampling (the CPU budget)
+    train_long_side: int = 128
+    """Long side in pixels of the images the depth net sees during training (rounded to a multiple
+    of 8). Final depth is predicted at full resolution: prior * exp(scale + upsampled residual)."""
+    pixels_per_pair: int = 768
+    """Pixels of frame i sampled per pair for the scene-flow MLP (the MLP, chained up to 8 times,
+    dominates CPU cost)."""
+    dynamic_sample_fraction: float = 0.3
+    """Share of sampled pixels drawn from the dynamic mask when one is given (objects are small)."""
+
+    # --- losses (reference weights: flow 1, disparity 1 (x100 inside), acceleration 1)
+    flow_weight: float = 1.0
+    """Projected-flow loss weight (pixels at training resolution, L2 in warm-up, L1 after)."""
+    disp_weight: float = 100.0
+    """Disparity-consistency weight on |d_ref/z_ij - d_ref/z~_j| with d_ref the median prior depth
+    (unit-free; reference: 100 * |1/z - 1/z~| in its own depth units)."""
+    velocity_weight: float = 1.0
+    """Constant-velocity (zero acceleration) weight; the 3-D difference is expressed in pixels at
+    the median depth (fx / d_ref) so the weight is unit-free. Reference acc_mul = 1."""
+    static_weight: float = 0.1
+    """L1 weight on scene flow outside the dynamic mask (pixels at median depth); 0 = reference
+    behaviour (no static term). Used only when a dynamic mask is given."""
+    residual_weight: float = 0.01
+    """L1 weight on the depth net's log-depth residual, scaled by the prior confidence when given:
+    keeps the prior's shape (and its distant detail) where the views do not say otherwise."""
+
+    # --- depth net
+    depth_channels: tuple[int, ...] = (16, 32, 64, 128)
+    """Encoder widths of the compact residual UNet (3 down-samplings)."""
+    max_log_residual: float = 1.0
+    """Bound of the per-pixel log-depth residual (tanh): depth stays within prior * e^(+-1) * scale."""
+
+    # --- scene-flow MLP (reference architecture; do not change without a measurement)
+    mlp_width: int = 256
+    mlp_layers: int = 4
+    n_freq: int = 16
+    sf_mag_div: float = 100.0
+
+    # --- output
+    confidence_gaps: tuple[int, ...] = (1, 2, 4)
+    """Gaps (both directions) whose flow/depth agreement makes the output confidence."""
+    confidence_px: float = 1.0
+    """Reprojection error (pixels at training resolution) at which agreement falls to exp(-1)."""
+    confidence_rel: float = 0.05
+    """Relative 3-D error at which agreement falls to exp(-1)."""
+
+    # --- runtime
+    seed: int = 0
+    """Seed for pair order, pixel sampling and initial weights."""
+    checkpoint_every: int = 100
+    """Steps between checkpoints (when a checkpoint folder is given)."""
+    mixed_precision: bool = False
+    """bf16 autocast of the depth net on CUDA only (CPU bf16 measured slower here); MLP stays fp32."""
+    num_threads: int = 0
+    """torch CPU threads (0 = leave torch's default)."""
+
+    name: str = field(default="custom", compare=False)
+
+    def __post_init__(self) -> None:
+        if self.warmup_steps < 0 or self.joint_steps < 0 or self.warmup_steps + self.joint_steps < 1:
+            raise InputError(f"TrainConfig needs warmup_steps, joint_steps >= 0 with a sum >= 1, "
+                             f"got {self.warmup_steps}, {self.joint_steps}")
+        if self.pairs_per_step < 1 or self.pixels_per_pair < 16:
+            raise InputError(f"TrainConfig needs pairs_per_step >= 1 and pixels_per_pair >= 16, got "
+                             f"{self.pairs_per_step}, {self.pixels_per_pair}")
+        if not self.gaps or min(self.gaps) < 1:
+            raise InputError(f"TrainConfig.gaps must be positive frame gaps, got {self.gaps}")
+        if self.train_long_side < 16:
+            raise InputError(f"TrainConfig.train_long_side must be >= 16, got {self.train_long_side}")
+        if not 0.0 <= self.dynamic_sample_fraction <= 1.0:
+            raise InputError(f"TrainConfig.dynamic_sample_fraction must be in [0, 1], "
+                             f"got {self.dynamic_sample_fraction}")
+
+    @property
+    def total_steps(self) -> int:
+        return self.warmup_steps + self.joint_steps
+
+    @classmethod
+    def preset(cls, name: str, **overrides) -> "TrainConfig":
+        """A named preset (``draft``, ``standard``, ``best``), optionally with fields overridden."""
+        table = {
+            "draft": dict(warmup_steps=60, joint_steps=140, pairs_per_step=2, train_long_side=64,
+                          pixels_per_pair=256, checkpoint_every=50),
+            "standard": dict(),
+            "best": dict(warmup_steps=600, joint_steps=3000, pairs_per_step=6, train_long_side=192,
+                         pixels_per_pair=1024, checkpoint_every=200),
+        }
+        if name not in table:
+            raise InputError(f"unknown training preset {name!r}; expected one of {', '.join(PRESETS)}")
+        return cls(**{**table[name], **overrides, "name": name})
+
+    def replace(self, **changes) -> "TrainConfig":
+        """A copy with some fields changed (configs are never mutated)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        """JSON-able dict of every field (for the bundle's /meta)."""
+        return dataclasses.asdict(self)

@@ -1,0 +1,131 @@
+"""Depth networks for test-time training. Depth stays positive: every net predicts log-depth.
+
+Offline (no learned prior weights on disk) the depth of frame i is
+
+    log z_i(x) = log z_prior_i(x) + s_i + r_i(x),   r_i = m * tanh(UNet([rgb_i, log z_prior_i]) / m)
+
+with a per-frame log-scale ``s_i`` (the reference's optional per-frame embedding) and a compact
+UNet residual ``r_i`` whose last layer starts at zero: at step 0 the model *is* the prior (it is
+fitted to the prior by construction), then training bends it. The UNet runs at training
+resolution; at the end its residual is upsampled and applied to the full-resolution prior, so the
+prior's fine, distant detail survives (the reference re-predicts depth from the image and blurs it,
+upstream issue #1).
+
+:class:`PretrainedDepthWrapper` wraps a learned monocular network (e.g. MiDaS) when its weights
+exist: BatchNorm stays in eval mode while the weights train (reference behaviour).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def _block(cin: int, cout: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1), nn.LeakyReLU(0.1, inplace=True),
+                         nn.Conv2d(cout, cout, 3, padding=1), nn.LeakyReLU(0.1, inplace=True))
+
+
+class ResidualUNet(nn.Module):
+    """Compact encoder-decoder ``(B, C_in, h, w) -> (B, 1, h, w)``; h, w multiples of 2^(levels-1).
+
+    Output layer initialised to zero, so the network starts as the identity residual (0).
+    """
+
+    def __init__(self, in_channels: int = 4, channels: tuple[int, ...] = (16, 32, 64, 128)) -> None:
+        super().__init__()
+        self.enc = nn.ModuleList()
+        cin = in_channels
+        for c in channels:
+            self.enc.append(_block(cin, c))
+            cin = c
+        self.dec = nn.ModuleList()
+        for c_skip in reversed(channels[:-1]):
+            self.dec.append(_block(cin + c_skip, c_skip))
+            cin = c_skip
+        self.head = nn.Conv2d(cin, 1, 3, padding=1)
+        nn.init.zeros_(self.head.weight)
+        nn.init.zeros_(self.head.bias)
+        self.stride = 2 ** (len(channels) - 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        skips = []
+        for k, block in enumerate(self.enc):
+            if k > 0:
+                x = F.avg_pool2d(x, 2)
+            x = block(x)
+            skips.append(x)
+        for block, skip in zip(self.dec, reversed(skips[:-1])):
+            x = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
+            x = block(torch.cat([x, skip], dim=1))
+        return self.head(x)
+
+
+def normalise_inputs(rgb: torch.Tensor, log_prior: torch.Tensor) -> torch.Tensor:
+    """Network input ``(B, 4, h, w)`` from rgb ``(B, 3, h, w)`` in [0, 1] and log prior ``(B, 1, h, w)``.
+
+    The log prior is centred per frame (its median removed), so a wrong per-frame scale of the
+    prior does not change what the net sees.
+    """
+    med = log_prior.flatten(1).median(dim=1).values[:, None, None, None]
+    return torch.cat([rgb - 0.5, log_prior - med], dim=1)
+
+
+class ResidualDepthModel(nn.Module):
+    """Per-frame log-scale ``s (T,)`` + UNet log-depth residual over the prior."""
+
+    def __init__(self, num_frames: int, *, channels: tuple[int, ...] = (16, 32, 64, 128),
+                 max_log_residual: float = 1.0) -> None:
+        super().__init__()
+        self.unet = ResidualUNet(4, channels)
+        self.log_scale = nn.Parameter(torch.zeros(num_frames))
+        self.max_log_residual = float(max_log_residual)
+
+    def residual(self, rgb: torch.Tensor, log_prior: torch.Tensor) -> torch.Tensor:
+        """Bounded log-depth residual ``r (B, 1, h, w)`` of rgb ``(B, 3, h, w)``, log prior ``(B, 1, h, w)``."""
+        m = self.max_log_residual
+        return m * torch.tanh(self.unet(normalise_inputs(rgb, log_prior)) / m)
+
+    def log_depth(self, frames: torch.Tensor, rgb: torch.Tensor, log_prior: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(log z (B, h, w), r (B, h, w))`` for frame indices ``frames (B,)`` at training resolution."""
+        r = self.residual(rgb, log_prior)[:, 0]
+        return log_prior[:, 0] + self.log_scale[frames][:, None, None] + r, r
+
+    @torch.no_grad()
+    def full_resolution_depth(self, frame: int, rgb: torch.Tensor, log_prior: torch.Tensor,
+                              prior_full: torch.Tensor) -> torch.Tensor:
+        """Depth ``(H, W)`` = prior_full ``(H, W)`` * exp(s + upsampled residual of the low-res inputs)."""
+        r = self.residual(rgb[None], log_prior[None])  # (1, 1, h, w)
+        r_up = F.interpolate(r, size=prior_full.shape[-2:], mode="bilinear", align_corners=False)[0, 0]
+        return prior_full * torch.exp(self.log_scale[frame] + r_up)
+
+
+class PretrainedDepthWrapper(nn.Module):
+    """A learned monocular depth net fine-tuned in place, BatchNorm frozen (reference, L152-172).
+
+    ``net`` maps images ``(B, 3, H, W)`` to disparity (``output="disparity"``, depth = 1 / max(d, eps))
+    or to depth. ``train()`` keeps every BatchNorm layer in eval mode so its running statistics stay
+    those the weights were learned with.
+    """
+
+    def __init__(self, net: nn.Module, *, output: str = "disparity", eps: float = 1e-2) -> None:
+        super().__init__()
+        if output not in ("disparity", "depth"):
+            raise ValueError(f"output must be 'disparity' or 'depth', got {output!r}")
+        self.net, self.output, self.eps = net, output, float(eps)
+
+    def train(self, mode: bool = True) -> "PretrainedDepthWrapper":
+        super().train(mode)
+        for m in self.net.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.eval()
+        return self
+
+    def forward(self, rgb: torch.Tensor) -> torch.Tensor:
+        """Positive depth ``(B, H, W)`` from images ``(B, 3, H, W)``."""
+        out = self.net(rgb)
+        out = out[:, 0] if out.dim() == 4 else out
+        if self.output == "disparity":
+            return 1.0 / torch.clamp(F.relu(out), min=self.eps)
+        return torch.clamp(out, min=self.eps)

@@ -1,0 +1,292 @@
+"""The training loop: warm-up (MLP alone, depth frozen, L2 flow), then joint (L1 flow + velocity).
+
+State lives only here (models, optimizers, the loss history, checkpoints). One step:
+
+1. take ``pairs_per_step`` forward pairs (i, j = i + g) (deterministic in (seed, step));
+2. run the depth model on the frames of the batch at training resolution -> z (B, h, w);
+3. sample pixels x of frame i (valid flow, a share on the dynamic mask), unproject X_i(x);
+4. chain the scene-flow MLP g times -> S; project into camera j -> predicted flow, z_ij;
+5. loss = flow (L2 warm-up / L1) + disparity |1/z_ij - 1/z~_j(x + f)| [+ velocity, static, residual];
+6. Adam (betas 0.5, 0.9) on the MLP (and, after warm-up, the depth model).
+
+Checkpoints go to ``checkpoint_dir/train_state.pt`` atomically (temp file + os.replace), every
+``checkpoint_every`` steps and on Ctrl-C; ``resume=True`` continues from the step stored there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from vid3d.formats.errors import InputError
+from vid3d.optimizer.train import losses as L
+from vid3d.optimizer.train.config import TrainConfig
+from vid3d.optimizer.train.data import PreparedClip, TrainInputs, TrainResult, prepare_clip
+from vid3d.optimizer.train.depth_net import ResidualDepthModel
+from vid3d.optimizer.train.fuse import fuse_outputs
+from vid3d.optimizer.train.pairs import batch_indices, make_pairs, sample_pixels
+from vid3d.optimizer.train.scene_flow import SceneFlowField, SceneFlowMLP
+
+CHECKPOINT_NAME = "train_state.pt"
+LOSS_NAMES = ("total", "flow", "disp", "velocity", "static", "residual", "flow_px")
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """``"auto"`` -> cuda when present, else cpu; otherwise the named device."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as e:
+        raise InputError(f"device must be 'auto', 'cpu' or 'cuda[:n]', got {device!r}") from e
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise InputError("device 'cuda' was asked for but torch sees no CUDA GPU; use --device auto or cpu")
+    return dev
+
+
+def _fingerprint(inputs: TrainInputs, cfg: TrainConfig) -> str:
+    keep = {k: v for k, v in cfg.to_dict().items() if k not in ("checkpoint_every", "num_threads", "name")}
+    return f"{inputs.fingerprint()}|{sorted(keep.items())!r}"
+
+
+def _atomic_save(obj: dict, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+
+
+class Trainer:
+    """Holds the models, optimizers and loss history for one clip (the only stateful piece)."""
+
+    def __init__(self, clip: PreparedClip, cfg: TrainConfig, device: torch.device) -> None:
+        self.clip, self.cfg, self.device = clip, cfg, device
+        T = clip.rgb.shape[0]
+        torch.manual_seed(cfg.seed)
+        self.depth = ResidualDepthModel(T, channels=cfg.depth_channels,
+                                        max_log_residual=cfg.max_log_residual).to(device)
+        mlp = SceneFlowMLP(width=cfg.mlp_width, n_layers=cfg.mlp_layers, n_freq=cfg.n_freq,
+                           sf_mag_div=cfg.sf_mag_div)
+        self.sf = SceneFlowField(mlp, centre=clip.centre.cpu(), extent=clip.extent, num_frames=T).to(device)
+        self.opt_mlp = torch.optim.Adam(self.sf.parameters(), lr=cfg.mlp_lr, betas=cfg.betas, foreach=True)
+        self.opt_depth = torch.optim.Adam(
+            [{"params": self.depth.unet.parameters(), "lr": cfg.depth_lr},
+             {"params": [self.depth.log_scale], "lr": cfg.scale_lr}], betas=cfg.betas, foreach=True)
+        self.step = 0
+        self.history: dict[str, list[float]] = {k: [] for k in LOSS_NAMES}
+        self.z_min = 1e-3 * clip.d_ref
+        rays_uv = torch.stack(torch.meshgrid(torch.arange(clip.size[0], device=device),
+                                             torch.arange(clip.size[1], device=device), indexing="ij")[::-1], -1)
+        self.uv_grid = (rays_uv.reshape(-1, 2).float() + 0.5)  # (h*w, 2) pixel centres
+
+    # ---------------------------------------------------------------- checkpoints
+    def state_dict(self, fingerprint: str) -> dict:
+        return {"step": self.step, "depth": self.depth.state_dict(), "sf": self.sf.state_dict(),
+                "opt_mlp": self.opt_mlp.state_dict(), "opt_depth": self.opt_depth.state_dict(),
+                "history": self.history, "fingerprint": fingerprint}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.depth.load_state_dict(state["depth"])
+        self.sf.load_state_dict(state["sf"])
+        self.opt_mlp.load_state_dict(state["opt_mlp"])
+        self.opt_depth.load_state_dict(state["opt_depth"])
+        self.step = int(state["step"])
+        self.history = {k: list(state["history"].get(k, [])) for k in LOSS_NAMES}
+
+    # ---------------------------------------------------------------- one step
+    def pair_batch(self, step: int) -> tuple[np.ndarray, np.ndarray]:
+        """(pair indices (B,), flat pixel indices (B, n)) of step ``step``."""
+        cfg, clip = self.cfg, self.clip
+        idx = batch_indices(len(clip.pairs), cfg.pairs_per_step, step, cfg.seed)
+        rng = np.random.default_rng([cfg.seed, 1_000_003, step])
+        pix = []
+        for p in idx:
+            i = clip.pairs[p][0]
+            dyn = None if clip.dynamic_np is None else clip.dynamic_np[i]
+            pix.append(sample_pixels(clip.valid_np[p], cfg.pixels_per_pair, rng, dynamic=dyn,
+                                     dynamic_fraction=cfg.dynamic_sample_fraction))
+        return idx, np.stack(pix)
+
+    def losses(self, idx: np.ndarray, pix: np.ndarray, *, warm: bool) -> dict[str, torch.Tensor]:
+        """Loss terms (scalars) of pairs ``idx (B,)`` at pixels ``pix (B, n)``; ``warm`` = warm-up phase."""
+        cfg, clip, dev = self.cfg, self.clip, self.device
+        pairs = [clip.pairs[p] for p in idx]
+        frames = sorted({f for pr in pairs for f in pr})
+        pos = {f: k for k, f in enumerate(frames)}
+        fr = torch.as_tensor(frames, device=dev)
+        autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if cfg.mixed_precision and dev.type == "cuda"
+                    else contextlib.nullcontext())
+        with torch.set_grad_enabled(not warm), autocast:
+            log_z, r = self.depth.log_depth(fr, clip.rgb[fr], clip.log_prior[fr])
+        log_z, r = log_z.float(), r.float()
+        z = torch.exp(log_z)  # (F, h, w)
+        fi = torch.as_tensor([pos[i] for i, _ in pairs], device=dev)
+        fj = torch.as_tensor([pos[j] for _, j in pairs], device=dev)
+        ti = torch.as_tensor([i for i, _ in pairs], device=dev)
+        tj = torch.as_tensor([j for _, j in pairs], device=dev)
+        gaps = tj - ti
+        pix_t = torch.as_tensor(pix, device=dev)  # (B, n)
+        P, n = pix_t.shape
+        pidx = torch.as_tensor(idx, device=dev)
+
+        uv_i = self.uv_grid[pix_t]  # (B, n, 2)
+        z_i = z[fi].flatten(1).gather(1, pix_t)  # (B, n)
+        X_i = L.unproject_pixels(uv_i, z_i, clip.K, clip.T_world_camera[ti])  # (B, n, 3)
+        t_i = self.sf.time_of(ti)[:, None, None].expand(P, n, 1)
+        steps = gaps[:, None].expand(P, n)
+        S, sf0 = self.sf.chain(X_i, t_i, steps, return_first=True)  # S = p_g - X_i
+
+        flow_obs = clip.flow[pidx].flatten(1, 2)[torch.arange(P, device=dev)[:, None], pix_t]  # (B, n, 2)
+        valid = clip.valid[pidx].flatten(1)[torch.arange(P, device=dev)[:, None], pix_t]  # (B, n)
+        # F^(x) = pi(K R_j^T (X_i + S - t_j)) - x
+        flow_pred, z_ij = L.projected_flow(X_i, S, uv_i, clip.K, clip.T_world_camera[tj], z_min=self.z_min)
+        # z~_j(x + f_ij): depth of frame j at the flow target
+        z_tilde = L.sample_bilinear(z[fj][:, None], uv_i + flow_obs)[..., 0]
+        M = valid & (z_ij > self.z_min) & torch.isfinite(z_ij)
+        out = {
+            "flow": L.flow_loss(flow_pred, flow_obs, M, kind="l2" if warm else "l1"),
+            "disp": L.disparity_loss(z_ij, z_tilde, M, d_ref=clip.d_ref, z_min=self.z_min),
+        }
+        out["flow_px"] = L.masked_mean((flow_pred - flow_obs).norm(dim=-1), M).detach()
+        zero = torch.zeros((), device=dev)
+        if not warm and cfg.velocity_weight > 0:
+            # SF(X + SF(X, t), t + 1/N) vs SF(X, t), every sampled point (no mask, as the reference)
+            sf1 = self.sf(X_i + sf0, t_i + 1.0 / self.sf.num_frames)
+            out["velocity"] = L.constant_velocity_loss(sf0, sf1, px_per_unit=clip.px_per_unit)
+        else:
+            out["velocity"] = zero
+        if clip.dynamic is not None and cfg.static_weight > 0:
+            static = ~clip.dynamic[fi].flatten(1).gather(1, pix_t)
+            out["static"] = L.static_flow_loss(sf0, static, px_per_unit=clip.px_per_unit)
+        else:
+            out["static"] = zero
+        if not warm and cfg.residual_weight > 0:
+            w = None if clip.prior_conf is None else clip.prior_conf[fr]
+            out["residual"] = L.residual_loss(r, w)
+        else:
+            out["residual"] = zero
+        out["total"] = (cfg.flow_weight * out["flow"] + cfg.disp_weight * out["disp"]
+                        + cfg.velocity_weight * out["velocity"] + cfg.static_weight * out["static"]
+                        + cfg.residual_weight * out["residual"])
+        return out
+
+    def train_step(self) -> dict[str, float]:
+        warm = self.step < self.cfg.warmup_steps
+        idx, pix = self.pair_batch(self.step)
+        self.depth.train(not warm)
+        out = self.losses(idx, pix, warm=warm)
+        self.opt_mlp.zero_grad(set_to_none=True)
+        self.opt_depth.zero_grad(set_to_none=True)
+        out["total"].backward()
+        self.opt_mlp.step()
+        if not warm:
+            self.opt_depth.step()
+        vals = {k: float(v.detach()) for k, v in out.items()}
+        for k in LOSS_NAMES:
+            self.history[k].append(vals[k])
+        self.step += 1
+        return vals
+
+
+def train_consistent_depth(inputs: TrainInputs, config: TrainConfig | None = None, *, device: str = "auto",
+                           checkpoint_dir: Path | str | None = None, resume: bool = False,
+                           progress: bool = True,
+                           on_step: Callable[[int, dict[str, float]], None] | None = None) -> TrainResult:
+    """Train depth + scene flow on one clip; return fused full-resolution depth, confidence, scene flow.
+
+    ``inputs``: :class:`TrainInputs` (T frames, H x W). ``config``: :class:`TrainConfig` (default
+    ``standard``). ``device``: "auto" | "cpu" | "cuda". ``checkpoint_dir``: folder for
+    ``train_state.pt`` (atomic writes); ``resume``: continue from it when it matches this clip and
+    config. ``on_step(step, losses)`` is called after each step (a KeyboardInterrupt raised there or
+    anywhere in the loop writes a checkpoint, then propagates).
+    Returns :class:`TrainResult` with depth (T, H, W), confidence (T, H, W), scene_flow (T, H, W, 3).
+    """
+    cfg = config if config is not None else TrainConfig.preset("standard")
+    if not isinstance(inputs, TrainInputs):
+        raise InputError(f"inputs must be a TrainInputs, got {type(inputs).__name__}")
+    inputs.validate()
+    dev = resolve_device(device)
+    if cfg.num_threads > 0:
+        torch.set_num_threads(cfg.num_threads)
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    pairs = make_pairs(inputs.num_frames, cfg.gaps, inputs.flows.keys())
+    if not pairs:
+        raise InputError(f"no forward flow pair (i, i+g) with g in {cfg.gaps} among the given flows "
+                         f"{sorted(inputs.flows)[:6]}...")
+    clip = prepare_clip(inputs, pairs, cfg.train_long_side, dev)
+    tr = Trainer(clip, cfg, dev)
+    fingerprint = _fingerprint(inputs, cfg)
+    ckpt = None
+    if checkpoint_dir is not None:
+        ckpt = Path(checkpoint_dir) / CHECKPOINT_NAME
+        ckpt.parent.mkdir(parents=True, exist_ok=True)
+        if resume and ckpt.exists():
+            state = torch.load(ckpt, map_location=dev, weights_only=False)
+            if state.get("fingerprint") != fingerprint:
+                raise InputError(f"checkpoint {ckpt} belongs to another clip or config; delete it or run "
+                                 f"without resume")
+            tr.load_state_dict(state)
+    resumed_from = tr.step
+    timings["prepare_s"] = time.perf_counter() - t0
+
+    bar = None
+    if progress and tr.step < cfg.total_steps:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=cfg.total_steps, initial=tr.step, desc="train depth+scene flow", unit="step",
+                   leave=False)
+    t1 = time.perf_counter()
+    try:
+        while tr.step < cfg.total_steps:
+            vals = tr.train_step()
+            if bar is not None:
+                bar.update(1)
+                if tr.step % 10 == 0:
+                    bar.set_postfix(loss=f"{vals['total']:.3g}", flow_px=f"{vals['flow_px']:.2f}",
+                                    phase="warm" if tr.step <= cfg.warmup_steps else "joint")
+            if ckpt is not None and (tr.step % cfg.checkpoint_every == 0 or tr.step == cfg.total_steps):
+                _atomic_save(tr.state_dict(fingerprint), ckpt)
+            if on_step is not None:
+                on_step(tr.step, vals)
+    except KeyboardInterrupt:
+        if ckpt is not None:
+            _atomic_save(tr.state_dict(fingerprint), ckpt)
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+    timings["train_s"] = time.perf_counter() - t1
+    steps_run = tr.step - resumed_from
+    timings["s_per_step"] = timings["train_s"] / max(steps_run, 1)
+
+    t2 = time.perf_counter()
+    fused = fuse_outputs(tr.depth, tr.sf, clip, cfg, inputs.flows)
+    timings["fuse_s"] = time.perf_counter() - t2
+    timings["total_s"] = time.perf_counter() - t0
+
+    hist = {k: np.asarray(v, dtype=np.float32) for k, v in tr.history.items()}
+    def _avg(name, sl):
+        a = hist[name][sl]
+        return float(a.mean()) if a.size else float("nan")
+    report = {
+        "device": str(dev), "preset": cfg.name, "steps": cfg.total_steps, "warmup_steps": cfg.warmup_steps,
+        "resumed_from_step": resumed_from, "num_pairs": len(pairs), "train_size": list(clip.size),
+        "d_ref": clip.d_ref, "mlp_box_extent": clip.extent,
+        "invalid_prior_fraction": clip.invalid_prior_fraction,
+        "flow_px_first10": _avg("flow_px", slice(0, 10)), "flow_px_last10": _avg("flow_px", slice(-10, None)),
+        "frame_scale": np.exp(tr.depth.log_scale.detach().cpu().numpy()).round(4).tolist(),
+        "mean_confidence": float(fused.confidence.mean()),
+    }
+    return TrainResult(depth=fused.depth, confidence=fused.confidence, scene_flow=fused.scene_flow,
+                       losses=hist, timings=timings, report=report)

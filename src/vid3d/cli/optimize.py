@@ -1,4 +1,4 @@
-"""``vid3d optimize``: video -> 4D capture bundle."""
+"""``vid3d optimize``: video -> 4D capture bundle (a thin layer that builds an OptimizeConfig)."""
 
 from __future__ import annotations
 
@@ -9,16 +9,115 @@ import typer
 
 from vid3d.cli import app
 
+DEMO_PRESET = "demo"
+
+
+def parse_gaps(text: str | None) -> tuple[int, ...] | None:
+    """``"1,2,4"`` -> ``(1, 2, 4)``; InputError on anything else."""
+    from vid3d.formats.errors import InputError
+
+    if text is None:
+        return None
+    try:
+        gaps = tuple(int(t) for t in text.split(",") if t.strip())
+    except ValueError:
+        raise InputError(f"--gaps must be comma-separated positive integers like 1,2,4,6,8, got {text!r}") from None
+    if not gaps:
+        raise InputError(f"--gaps must name at least one gap, got {text!r}")
+    return gaps
+
+
+def default_output(source: Path) -> Path:
+    """``clip.mp4`` -> ``clip.vid3d.h5`` beside it; a folder ``frames/`` -> ``frames.vid3d.h5``."""
+    source = Path(source)
+    stem = source.name if source.is_dir() else source.stem
+    return source.parent / f"{stem}.vid3d.h5"
+
+
+def render_demo_video(work_dir: Path) -> Path:
+    """Render the built-in synthetic demo clip to ``<work_dir>/demo.mp4`` (once) and return its path."""
+    from vid3d.synthetic import SceneConfig, make_clip
+
+    path = Path(work_dir) / "demo.mp4"
+    if not path.is_file():
+        Path(work_dir).mkdir(parents=True, exist_ok=True)
+        typer.echo(f"rendering the built-in demo clip (synthetic preset {DEMO_PRESET!r}) to {path}", err=True)
+        make_clip(SceneConfig.preset(DEMO_PRESET)).write_video(path)
+    return path
+
+
+def _setup_logging(quiet: bool) -> None:
+    import logging
+
+    logger = logging.getLogger("vid3d")
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+    logger.setLevel(logging.WARNING if quiet else logging.INFO)
+
 
 @app.command("optimize")
 def optimize(
     video: Optional[Path] = typer.Argument(
         None, help="A video file (mp4, mov, avi, mkv, webm) or a folder of images (sorted by name)."
     ),
-    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Bundle to write (*.vid3d.h5)."),
-    demo: bool = typer.Option(False, "--demo", help="Run on the built-in synthetic demo clip."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output",
+                                          help="Bundle to write (default: <input name>.vid3d.h5 beside the input)."),
+    demo: bool = typer.Option(False, "--demo", help="Render the built-in synthetic demo clip and run on it."),
+    quality: str = typer.Option("standard", "--quality", help="Preset: draft (fast), standard or best."),
+    stages: str = typer.Option("all", "--stages",
+                               help="frontend: frames, flow, masks, poses and depth prior only; all: plus "
+                                    "consistent-depth training."),
+    max_side: Optional[int] = typer.Option(None, "--max-side",
+                                           help="Long side of the working resolution in pixels (never upscales; "
+                                                "default 512, draft 384)."),
+    stride: int = typer.Option(1, "--stride", help="Keep every N-th frame."),
+    max_frames: Optional[int] = typer.Option(None, "--max-frames", help="Keep at most N frames."),
+    start: int = typer.Option(0, "--start", help="First source frame (inclusive)."),
+    end: Optional[int] = typer.Option(None, "--end", help="Source frame to stop before (exclusive)."),
+    gaps: Optional[str] = typer.Option(None, "--gaps", help="Optical-flow frame gaps, e.g. 1,2,4,6,8."),
+    masks: Optional[Path] = typer.Option(None, "--masks",
+                                         help="Folder of motion masks, one image per frame, non-zero = moving."),
+    prior: str = typer.Option("auto", "--prior", help="Depth prior: auto, geometric, midas or depth-anything."),
+    force: bool = typer.Option(False, "--force", help="Recompute every stage (ignore the work-folder cache)."),
+    resume: bool = typer.Option(True, "--resume/--no-resume",
+                                help="Reuse finished stages and the training checkpoint from the work folder."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda (torch stages)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only warnings and the final line."),
 ) -> None:
-    """Estimate camera poses, consistent depth and scene flow for a video; write a 4D capture bundle."""
-    from vid3d.formats.errors import NotBuiltYetError
+    """Estimate camera poses, motion masks, a depth prior and (with --stages all) consistent depth and
+    scene flow for a video; write one 4D capture bundle (*.vid3d.h5). Finished stages are cached in
+    <output>.work/, so an interrupted run resumes where it stopped."""
+    from vid3d.formats.errors import InputError
+    from vid3d.optimizer.config import OptimizeConfig
+    from vid3d.optimizer.pipeline import run_optimize
+    from vid3d.optimizer.workdir import work_dir_for
 
-    raise NotBuiltYetError("`vid3d optimize` is not built yet (optimizer issues)")
+    _setup_logging(quiet)
+    if demo and video is not None:
+        raise InputError("give either a video or --demo, not both")
+    if not demo and video is None:
+        raise InputError("no input: give a video file or image folder, or --demo for the built-in clip")
+    if demo:
+        output = output or Path("vid3d_demo.vid3d.h5")
+        video = render_demo_video(work_dir_for(output))
+    output = output or default_output(video)
+
+    config = OptimizeConfig.preset(quality)
+    frames_changes = dict(stride=stride, max_frames=max_frames, start=start, end=end)
+    if max_side is not None:
+        frames_changes["max_side"] = max_side
+    changes = dict(stages=stages, prior_backend=prior, device=device,
+                   frames=config.frames.replace(**frames_changes),
+                   user_masks=str(masks) if masks is not None else None)
+    parsed = parse_gaps(gaps)
+    if parsed is not None:
+        changes["flow"] = config.flow.replace(gaps=parsed)
+    config = config.replace(**changes)
+
+    result = run_optimize(video, output, config, force=force, resume=resume, progress=not quiet)
+    total = sum(result.timings.values())
+    cached = f" ({', '.join(result.cached)} reused from {result.work_dir})" if result.cached else ""
+    typer.echo(f"wrote {result.bundle} in {total:.1f} s{cached}", err=True)
+    typer.echo(f"view it with: vid3d view {result.bundle}")

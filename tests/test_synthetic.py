@@ -181,8 +181,10 @@ def test_video_round_trip(tmp_path):
         frames = [f.to_ndarray(format="rgb24") for f in container.decode(stream)]
     assert len(frames) == 5
     assert frames[0].shape == (64, 96, 3)  # odd dims padded by one row/column for yuv420p
-    err = np.abs(np.stack(frames)[:, :63, :95].astype(int) - clip.rgb).mean()
-    assert err < 8.0
+    decoded = np.stack(frames)[:, :63, :95]
+    assert np.abs(decoded.astype(int) - clip.rgb).mean() < 12.0  # yuv420p halves chroma of a busy texture
+    grey = lambda a: a.astype(np.float32) @ np.array([0.299, 0.587, 0.114], dtype=np.float32)  # noqa: E731
+    assert np.abs(grey(decoded) - grey(clip.rgb)).mean() < 4.0  # luma survives crf 12 nearly intact
 
 
 def test_write_images_and_bundle(tmp_path, dyn):

@@ -12,8 +12,9 @@ import numpy as np
 
 # cycles per metre and weight of each value-noise octave, and of the sharp patch layer
 OCTAVES = ((0.8, 1.0), (1.9, 0.8), (4.1, 0.65), (8.3, 0.5), (15.0, 0.35))
-PATCH_FREQ = 2.6
-PATCH_WEIGHT = 0.9
+PATCH_FREQS = (2.6, 6.5)
+PATCH_WEIGHT = 0.6
+LUMA_FREQ = 3.0
 
 
 _P = (np.uint32(0x8DA6B343), np.uint32(0xD8163841), np.uint32(0xCB1AB31F))
@@ -107,8 +108,12 @@ def surface_albedo(
     for k, (freq, weight) in enumerate(OCTAVES):
         acc += weight * value_noise_rgb(q * (freq * scale) + 17.3 * k, seed * 31 + k)
         total += weight
-    acc += PATCH_WEIGHT * patches_rgb(q * (PATCH_FREQ * scale) + 3.7, seed)
-    total += PATCH_WEIGHT
+    for k, freq in enumerate(PATCH_FREQS):  # coarse and fine sharp-edged cells: corners for SIFT
+        acc += PATCH_WEIGHT * patches_rgb(q * (freq * scale) + 3.7 - 2.4 * k, seed + k)
+        total += PATCH_WEIGHT
     acc /= total
-    stretched = np.clip(0.5 + 2.6 * (acc - 0.5), 0.0, 1.0)  # sums of noise cluster near 0.5: restore contrast
-    return (0.35 * tint.astype(np.float32) + 0.65 * stretched).astype(np.float32)
+    stretched = np.clip(0.5 + 2.8 * (acc - 0.5), 0.0, 1.0)  # sums of noise cluster near 0.5: restore contrast
+    # a separate luminance blob layer, so features survive the conversion to grey
+    lum = value_noise_rgb(q * (LUMA_FREQ * scale) + 5.1, seed + 2)[:, :1]
+    albedo = (0.3 * tint.astype(np.float32) + 0.7 * stretched) * (0.55 + 0.9 * lum)
+    return np.clip(albedo, 0.0, 1.0).astype(np.float32)

@@ -149,6 +149,12 @@ def cast_rays(
         d_sel = dirs if idx is None else dirs[idx]
         d_l = d_sel @ R  # R^T d, row-wise
         s, n_l = intersect_local(prim.kind, prim.size, o_l, d_l)
+        if idx is None and not np.isfinite(best).any():  # first full-frame primitive (the room): plain copy
+            best, obj[:] = s, k
+            obj[~np.isfinite(s)] = -1
+            p_obj = o_l + np.where(np.isfinite(s), s, 0.0)[:, None] * d_l
+            n_world = n_l @ R.T
+            continue
         rows = np.arange(N) if idx is None else idx
         closer = s < best[rows]
         if not closer.any():

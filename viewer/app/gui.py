@@ -62,7 +62,7 @@ def build_gui(session: Any) -> GuiHandles:
     """Add all panels for ``session`` (started server) and return their handles."""
     server, src, flt = session.server, session.source, session.filter
     gui = server.gui
-    gui.configure_theme(control_layout="collapsible", control_width="medium", show_logo=False)
+    gui.configure_theme(control_width="medium", show_logo=False)
     T = src.num_frames
 
     with gui.add_folder("Playback"):

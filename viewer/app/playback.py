@@ -44,9 +44,9 @@ class Playback:
             t0 = time.perf_counter()
             nxt = self.next_frame(s.t)
             if nxt is None:
-                self.playing = False
                 if s.gui is not None:
-                    s.gui.playing.value = False
+                    s.gui.playing.value = False  # its callback re-enables the slider and clears `playing`
+                self.playing = False
                 continue
             try:
                 if s.gui is not None:

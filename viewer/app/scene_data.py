@@ -1,7 +1,7 @@
 """Points from a capture: pure functions from depth + RGB + K (+ pose) to coloured point sets.
 
-Per frame (:func:`frame_points`, torch: GPU when present, CPU otherwise; slow numpy twin
-:func:`frame_points_reference`):
+Per frame (:func:`frame_points`: torch on the GPU when present, vectorized numpy on the CPU; slow
+per-pixel twin :func:`frame_points_reference`):
 
 1. keep every ``stride``-th pixel (pixel centres at +0.5 in the *full* image, so K is unchanged);
 2. keep valid depth (finite, > 0) inside ``[depth_min, depth_max]``, confidence at or above the
@@ -115,7 +115,7 @@ def frame_points(
     flt: PointFilter,
     confidence: np.ndarray | None = None,
     select: np.ndarray | None = None,
-    device: Any = None,
+    device: Any = "cpu",
     rays: np.ndarray | None = None,
 ) -> FramePoints:
     """Coloured points of one frame in camera coordinates (see the module docstring for the steps).
@@ -127,21 +127,58 @@ def frame_points(
         flt: the filter.
         confidence: ``(H, W)`` in [0, 1] or None.
         select: ``(H, W)`` bool, keep only these pixels (None = all).
-        device: torch device for the work (None = CUDA when available, else CPU).
+        device: "cpu" (vectorized numpy: no torch import, fast start-up) or a torch device
+            ("cuda", "cuda:0", a ``torch.device``; "torch-cpu" runs the torch path on the CPU).
         rays: precomputed :func:`pixel_rays` ``(h, w, 3)`` for this K and stride (a cache), or None.
     Returns:
         :class:`FramePoints` with ``points (N, 3)`` float32 in the camera frame.
     """
-    import torch
-
     H, W = _check_frame(depth, rgb, K, confidence, select)
     s = int(flt.stride)
-    if device is None:
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    dev = torch.device(device)
     if rays is None:
         rays = pixel_rays(H, W, K, s)
-    h, w = rays.shape[:2]
+    if isinstance(device, str) and device == "cpu":
+        out = _frame_points_numpy(depth, rgb, flt, confidence, select, rays, W)
+    else:
+        out = _frame_points_torch(depth, rgb, flt, confidence, select, rays, W,
+                                  "cpu" if device == "torch-cpu" else device)
+    if flt.remove_outliers and len(out) > flt.outlier_neighbors:
+        out = out.take(statistical_outlier_mask(out.points, neighbors=flt.outlier_neighbors,
+                                                std_ratio=flt.outlier_std_ratio))
+    return out
+
+
+def _frame_points_numpy(depth, rgb, flt, confidence, select, rays, W) -> FramePoints:
+    s = int(flt.stride)
+    w = rays.shape[1]
+    z = np.asarray(depth[::s, ::s], np.float32).reshape(-1)
+    with np.errstate(invalid="ignore"):
+        keep = np.isfinite(z) & (z > 0)
+        if flt.depth_min is not None:
+            keep &= z >= np.float32(flt.depth_min)
+        if flt.depth_max is not None:
+            keep &= z <= np.float32(flt.depth_max)
+    if select is not None:
+        keep &= np.asarray(select[::s, ::s], bool).reshape(-1)
+    if confidence is not None and flt.confidence_percentile > 0:
+        c = np.asarray(confidence[::s, ::s], np.float32).reshape(-1)
+        keep &= c >= percentile_lower(c[keep], float(flt.confidence_percentile))
+    idx = np.flatnonzero(keep)
+    if idx.size > flt.max_points:
+        idx = idx[evenly_spaced(idx.size, int(flt.max_points))]
+    p_camera = rays.reshape(-1, 3)[idx] * z[idx, None]  # p_camera = z * K^-1 [u + 0.5, v + 0.5, 1]
+    colors = np.asarray(rgb[::s, ::s]).reshape(-1, 3)[idx]
+    pixels = (idx // w) * s * W + (idx % w) * s
+    return FramePoints(p_camera.astype(np.float32, copy=False), np.ascontiguousarray(colors, np.uint8),
+                       pixels.astype(np.int64))
+
+
+def _frame_points_torch(depth, rgb, flt, confidence, select, rays, W, device) -> FramePoints:
+    import torch
+
+    s = int(flt.stride)
+    dev = torch.device(device)
+    w = rays.shape[1]
 
     def to_dev(a: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(a[::s, ::s])).to(dev, non_blocking=True)
@@ -149,29 +186,21 @@ def frame_points(
     z = to_dev(depth).float().reshape(-1)
     keep = torch.isfinite(z) & (z > 0)
     if flt.depth_min is not None:
-        keep &= z >= float(flt.depth_min)
+        keep &= z >= float(np.float32(flt.depth_min))
     if flt.depth_max is not None:
-        keep &= z <= float(flt.depth_max)
+        keep &= z <= float(np.float32(flt.depth_max))
     if select is not None:
         keep &= to_dev(select).reshape(-1).bool()
     if confidence is not None and flt.confidence_percentile > 0:
         c = to_dev(confidence).float().reshape(-1)
-        cutoff = percentile_lower(c[keep], float(flt.confidence_percentile))
-        keep &= c >= cutoff
+        keep &= c >= percentile_lower(c[keep], float(flt.confidence_percentile))
     idx = torch.nonzero(keep, as_tuple=False)[:, 0]
     if idx.numel() > flt.max_points:
-        sub = torch.from_numpy(evenly_spaced(int(idx.numel()), int(flt.max_points))).to(dev)
-        idx = idx[sub]
-    ray = torch.from_numpy(rays.reshape(-1, 3)).to(dev)[idx]
-    p_camera = ray * z[idx, None]  # p_camera = z * K^-1 [u + 0.5, v + 0.5, 1]
+        idx = idx[torch.from_numpy(evenly_spaced(int(idx.numel()), int(flt.max_points))).to(dev)]
+    p_camera = torch.from_numpy(rays.reshape(-1, 3)).to(dev)[idx] * z[idx, None]
     colors = to_dev(rgb).reshape(-1, 3)[idx]
-    iv, iu = idx // w, idx % w
-    pixels = (iv * s) * W + iu * s
-    out = FramePoints(p_camera.cpu().numpy(), colors.cpu().numpy(), pixels.cpu().numpy().astype(np.int64))
-    if flt.remove_outliers and len(out) > flt.outlier_neighbors:
-        out = out.take(statistical_outlier_mask(out.points, neighbors=flt.outlier_neighbors,
-                                                std_ratio=flt.outlier_std_ratio))
-    return out
+    pixels = (idx // w) * s * W + (idx % w) * s
+    return FramePoints(p_camera.cpu().numpy(), colors.cpu().numpy(), pixels.cpu().numpy().astype(np.int64))
 
 
 def frame_points_reference(

@@ -56,15 +56,21 @@ class SessionStats:
 
 
 def _pick_device(name: str) -> str:
+    """"cpu" or "cuda". "auto" imports torch only when an NVIDIA device node exists (torch's import
+    alone costs seconds, and start-up is a target), so a CPU machine unprojects with numpy."""
+    from vid3d.formats.errors import InputError
+
+    if name == "cpu":
+        return "cpu"
+    if name == "auto" and not any(os.path.exists(p) for p in ("/dev/nvidiactl", "/dev/nvidia0")):
+        return "cpu"
     import torch
 
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda" and not torch.cuda.is_available():
-        from vid3d.formats.errors import InputError
-
+    if torch.cuda.is_available():
+        return "cuda"
+    if name == "cuda":
         raise InputError("device 'cuda' requested but torch sees no CUDA device")
-    return name
+    return "cpu"
 
 
 class ViewerSession:
@@ -159,18 +165,34 @@ class ViewerSession:
         self.show_frame(0)
         self.playback = Playback(self)
         self.playback.start()
+        # The effects need torch (seconds to import): load them after the first frame is served.
+        self._effects_thread = threading.Thread(target=self._load_effects, name="vid3d-effects-load", daemon=True)
+        self._effects_thread.start()
+        return int(server.get_port())
+
+    def _load_effects(self) -> None:
+        from vid3d.viewer.app import gui as gui_mod
+
         try:
             from vid3d.viewer.app.effects_panel import EffectsPanel
 
-            self.effects = EffectsPanel(self)
-        except ImportError as exc:  # renderer not there yet: say so in the panel
-            gui_mod.effects_unavailable(self, str(exc))
-        return int(server.get_port())
+            if self.server is not None:
+                self.effects = EffectsPanel(self)
+        except ImportError as exc:  # renderer missing: say so in the panel
+            if self.server is not None:
+                gui_mod.effects_unavailable(self, str(exc))
+
+    def wait_effects_loaded(self, timeout: float = 60.0) -> bool:
+        """Block until the effects panel is built (or reported unavailable); True when it is there."""
+        self._effects_thread.join(timeout)
+        return self.effects is not None
 
     def stop(self) -> None:
         """Stop playback, effect workers and the server; close the bundle. Safe to call twice."""
         if self.playback is not None:
             self.playback.stop()
+        if getattr(self, "_effects_thread", None) is not None:
+            self._effects_thread.join(timeout=60.0)
         if self.effects is not None:
             self.effects.stop()
         if self.server is not None:

@@ -6,14 +6,15 @@ Before poses (``motion_masks_epipolar``), per pair (i, j) of the flow set:
     r_ij(x)    = Sampson distance of (x, x + F_ij(x)) to F_ij   (homography transfer error when the
                  pair is degenerate for F: rotation-only / planar)
 After poses (``motion_masks_reprojection``), per frame i with its pairs (i, j):
-    q*(x)      = the inverse depth along x's ray that best explains all pairs' flows (consensus over
-                 per-pair triangulations, ``x_j(q) = pi(K (R_ji K^-1 x~ + q t_ji))``)
+    q*(x)      = median over the pairs of the inverse depth triangulated along x's ray from each
+                 pair's flow, ``x_j(q) = pi(K (R_ji K^-1 x~ + q t_ji))``
     r_ij(x)    = |x_j(q*(x)) - (x + F_ij(x))|: the flow residual of a static point at one depth
 Both then share the same decision:
     tau_ij     = max(floor, median(r_ij) + k * 1.4826 * MAD(r_ij))     adaptive per pair, no per-clip constant
     s_i(x)     = fraction of i's valid pairs where r_ij(x) > tau_ij       (vote over gaps and directions)
     s_i       <- mean of s_i and s_{i+-1} warped by the flow           (temporal smoothing)
-    mask_i     = s_i > 1/2, opened, closed, holes filled, specks removed
+    mask_i     = s_i > vote (0.3: a mover is often consistent with some static depth in a few pairs,
+                 rarely in most), opened, closed, holes filled, specks removed
 
 User masks (``load_user_masks``, one image per frame, non-zero = moving) and a learned segmenter hook
 (``learned_segmenter``, only with local weights) can replace or join the geometric masks.
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,7 +58,7 @@ class MaskConfig:
 
     k_sigma: float = 3.0
     floor_px: float = 1.0
-    vote: float = 0.5
+    vote: float = 0.3
     temporal_radius: int = 1
     min_area_fraction: float = 0.002
     max_points: int = 4000
@@ -191,29 +193,61 @@ def reprojection_residuals(flows: list[np.ndarray], valids: list[np.ndarray], K:
     """Flow residuals (px) ``(P, H, W)`` of one frame i against a static point at one inverse depth.
 
     ``flows[p]`` ``(H, W, 2)`` is the flow i -> j_p, ``valids[p]`` ``(H, W)`` its validity, ``T_j_i[p]``
-    ``(4, 4)`` the relative pose. Each pair's triangulated inverse depth is a candidate; the one with
-    the smallest summed (capped) residual over all pairs wins per pixel, and the residuals at that
-    depth are returned (NaN where the pair's flow is invalid).
+    ``(4, 4)`` the relative pose. Each valid pair triangulates an inverse depth ``q_p(x)``; the
+    consensus ``q*(x)`` is their median (a static point has one depth, a mover's apparent depth
+    changes with the gap and direction), and the residual of every pair is the distance between
+    the flow target and the projection of x at ``q*`` (NaN where the pair's flow is invalid).
     """
     P = len(flows)
     H, W = valids[0].shape
     x = _grid(H, W).reshape(-1, 2)
     targets = [x + f.reshape(-1, 2).astype(np.float64) for f in flows]
     ok = np.stack([v.reshape(-1) for v in valids])  # (P, N)
-    cands = np.stack([np.maximum(triangulate_inverse_depth(x, targets[p], K, T_j_i[p]), 0.0) for p in range(P)])
-    cap = 10.0
-    best_cost = np.full(x.shape[0], np.inf)
-    best_res = np.full((P, x.shape[0]), np.nan)
-    for c in range(P):
-        res = np.stack([np.linalg.norm(_project_candidates(x, K, T_j_i[p], cands[c]) - targets[p], axis=1)
-                        for p in range(P)])
-        res = np.where(np.isfinite(res), res, 1e6)
-        cost = np.where(ok, np.minimum(res, cap), 0.0).sum(0)
-        better = ok[c] & (cost < best_cost)
-        best_cost[better] = cost[better]
-        best_res[:, better] = res[:, better]
-    best_res[~ok] = np.nan
-    return best_res.reshape(P, H, W)
+    q = np.stack([triangulate_inverse_depth(x, targets[p], K, T_j_i[p]) for p in range(P)])
+    with warnings.catch_warnings():  # pixels with no valid pair: NaN, handled below
+        warnings.simplefilter("ignore", RuntimeWarning)
+        q_star = np.nanmedian(np.where(ok, q, np.nan), axis=0)
+    q_star = np.maximum(np.nan_to_num(q_star, nan=0.0), 0.0)  # behind the camera: not static
+    res = np.stack([np.linalg.norm(_project_candidates(x, K, T_j_i[p], q_star) - targets[p], axis=1)
+                    for p in range(P)])
+    res = np.where(np.isfinite(res), res, 1e6)
+    res[~ok] = np.nan
+    return res.reshape(P, H, W)
+
+
+def reprojection_residuals_reference(flows, valids, K, T_j_i) -> np.ndarray:
+    """Slow twin of :func:`reprojection_residuals`: one pixel at a time, explicit 3-D points."""
+    P = len(flows)
+    H, W = valids[0].shape
+    Kinv = np.linalg.inv(K)
+    out = np.full((P, H, W), np.nan)
+    for y in range(H):
+        for x in range(W):
+            u = np.array([x + 0.5, y + 0.5, 1.0])
+            qs = []
+            for p in range(P):
+                if not valids[p][y, x]:
+                    continue
+                target = u[:2] + flows[p][y, x]
+                R, t = T_j_i[p][:3, :3], T_j_i[p][:3, 3]
+                a, b = K @ R @ Kinv @ u, K @ t
+                A = np.array([b[0] - target[0] * b[2], b[1] - target[1] * b[2]])
+                B = np.array([target[0] * a[2] - a[0], target[1] * a[2] - a[1]])
+                qs.append(A @ B / max(A @ A, 1e-12))
+            if not qs:
+                continue
+            q = max(float(np.median(qs)), 0.0)
+            for p in range(P):
+                if not valids[p][y, x]:
+                    continue
+                R, t = T_j_i[p][:3, :3], T_j_i[p][:3, 3]
+                X = R @ Kinv @ u + q * t  # the point at depth 1/q, scaled by q
+                if X[2] <= 1e-9:
+                    out[p, y, x] = 1e6
+                    continue
+                proj = (K @ X)[:2] / (K @ X)[2]
+                out[p, y, x] = np.linalg.norm(proj - (u[:2] + flows[p][y, x]))
+    return out
 
 
 # ---------------------------------------------------------------------------------------------

@@ -92,8 +92,8 @@ class OptimizeConfig:
         PriorConfig = _import_stage("vid3d.optimizer.prior", "PriorConfig", "the depth prior")
         cfg = PriorConfig.preset(self.quality) if hasattr(PriorConfig, "preset") else PriorConfig()
         names = {f.name for f in dataclasses.fields(cfg)}
-        if "backend" in names:
-            cfg = dataclasses.replace(cfg, backend=self.prior_backend)
+        if "backend" in names:  # the CLI spells depth-anything, the prior module depth_anything
+            cfg = dataclasses.replace(cfg, backend=self.prior_backend.replace("-", "_"))
         elif self.prior_backend != "auto":
             raise InputError(f"--prior {self.prior_backend}: this PriorConfig has no backend choice")
         if "device" in names:
@@ -119,7 +119,12 @@ def _import_stage(module: str, name: str, what: str, hint: str = "") -> Any:
     from vid3d.formats.errors import NotBuiltYetError
 
     try:
-        return getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError):
+        mod = importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name is None or not module.startswith(exc.name):  # a missing dependency, not the stage
+            raise
+        mod = None
+    if mod is None or not hasattr(mod, name):
         suffix = f"; {hint}" if hint else ""
-        raise NotBuiltYetError(f"{what} is not built yet ({module}.{name} is missing){suffix}") from None
+        raise NotBuiltYetError(f"{what} is not built yet ({module}.{name} is missing){suffix}")
+    return getattr(mod, name)

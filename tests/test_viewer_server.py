@@ -364,12 +364,12 @@ def test_follow_and_frustum_click_move_the_time(session, clip):
 
 
 def test_effects_panel_renders_and_hides_the_cloud(session, clip):
-    if not session.wait_effects_loaded():
-        pytest.skip("renderer (vid3d.viewer.render) not importable")
     from vid3d.viewer.app.effects_panel import effect_camera, render_effect
 
     fx = session.effects
+    assert not fx.renderer_loaded  # nothing heavy at start-up
     fx.effect.value = "Bokeh"
+    assert fx.renderer_loaded, fx.renderer_error
     assert fx.active and not session.cloud.visible
     v = session.view_of_frame(0)
     cam = effect_camera(v.wxyz, v.position, v.fov_y, clip.rgb.shape[2] / clip.rgb.shape[1], 96)

@@ -4,7 +4,8 @@ browser's camera, shown as the viser background image (the nerfview pattern).
 Per client, one worker thread renders the newest request only: at ``effect_moving_scale`` of the
 resolution while the camera moves, then once more at full resolution when it has rested for
 ``REST_S``. While an effect is on, the client-side point clouds are hidden (they would double-draw).
-Importing this module raises ImportError when the renderer is missing; the GUI then says so.
+The renderer (and torch, seconds to import) is loaded only when an effect is first chosen, so it
+costs nothing at start-up; when it cannot be imported the panel says so and stays at "None".
 """
 
 from __future__ import annotations
@@ -14,19 +15,18 @@ import time
 from typing import Any
 
 import numpy as np
-import torch
 
 from vid3d.viewer.app.view_geometry import K_from_fov, T_world_camera_from_view, ray_pick
-from vid3d.viewer.render import BokehSettings, Camera, dolly_zoom_camera, render_view
-from vid3d.viewer.render.bokeh import bokeh as apply_bokeh
 
 EFFECTS = ("None", "Bokeh", "Dolly zoom")
 REST_S = 0.3
 
 
-def effect_camera(wxyz: np.ndarray, position: np.ndarray, fov_y: float, aspect: float, max_side: int) -> Camera:
-    """The renderer's :class:`Camera` for a viser view (``wxyz (4,)``, ``position (3,)``, vertical fov)
+def effect_camera(wxyz: np.ndarray, position: np.ndarray, fov_y: float, aspect: float, max_side: int) -> Any:
+    """The renderer's ``Camera`` for a viser view (``wxyz (4,)``, ``position (3,)``, vertical fov)
     at most ``max_side`` pixels wide or high, with the browser's ``aspect`` (W / H)."""
+    from vid3d.viewer.render import Camera
+
     if aspect >= 1.0:
         W, H = int(max_side), max(8, int(round(max_side / aspect)))
     else:
@@ -34,9 +34,14 @@ def effect_camera(wxyz: np.ndarray, position: np.ndarray, fov_y: float, aspect: 
     return Camera(K=K_from_fov(fov_y, H, W), T_world_camera=T_world_camera_from_view(wxyz, position), height=H, width=W)
 
 
-def render_effect(points: np.ndarray, colors: np.ndarray, cam: Camera, *, effect: str, focus_distance: float,
+def render_effect(points: np.ndarray, colors: np.ndarray, cam: Any, *, effect: str, focus_distance: float,
                   aperture: float, dolly_strength: float, subject_distance: float, device: str) -> np.ndarray:
     """Render ``points (N, 3)`` / ``colors (N, 3)`` u8 into ``cam`` with ``effect`` -> ``(H, W, 3)`` uint8."""
+    import torch
+
+    from vid3d.viewer.render import BokehSettings, dolly_zoom_camera, render_view
+    from vid3d.viewer.render.bokeh import bokeh as apply_bokeh
+
     bokeh = None
     if effect == "Bokeh" and aperture > 0:
         bokeh = BokehSettings(focus_distance=float(focus_distance), aperture=float(aperture),
@@ -112,6 +117,8 @@ class EffectsPanel:
         self._workers: dict[int, _ClientWorker] = {}
         self._lock = threading.Lock()
         self.last_image: np.ndarray | None = None
+        self.renderer_loaded = False
+        self.renderer_error: str | None = None
 
         self.effect.on_update(lambda _e: self._effect_changed())
         for h in (self.focus, self.aperture, self.strength, self.subject, self.max_side):
@@ -123,7 +130,23 @@ class EffectsPanel:
 
     @property
     def active(self) -> bool:
-        return self.effect.value != "None"
+        return self.effect.value != "None" and self.renderer_error is None
+
+    def load_renderer(self) -> bool:
+        """Import the renderer (torch) once; False, with the reason in the panel, when it cannot be."""
+        if self.renderer_loaded or self.renderer_error is not None:
+            return self.renderer_loaded
+        self.status.content = "Loading the renderer (torch)..."
+        try:
+            import vid3d.viewer.render  # noqa: F401
+            import vid3d.viewer.render.bokeh  # noqa: F401
+
+            self.renderer_loaded = True
+            self.status.content = "Effects render on the server from your camera."
+        except ImportError as exc:
+            self.renderer_error = str(exc).splitlines()[0]
+            self.status.content = f"Effects: renderer not available ({self.renderer_error})."
+        return self.renderer_loaded
 
     def attach(self, client: Any) -> None:
         """Start rendering for a (new) browser; its camera moves trigger low-resolution renders."""
@@ -152,6 +175,9 @@ class EffectsPanel:
 
     def _effect_changed(self) -> None:
         s = self.session
+        if self.effect.value != "None" and not self.load_renderer():
+            self.effect.value = "None"
+            return
         s.show_frame(s.t)  # hides / shows the client-side clouds
         if not self.active:
             for client in s.server.get_clients().values():

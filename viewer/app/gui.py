@@ -157,9 +157,3 @@ def build_gui(session: Any) -> GuiHandles:
     except (AttributeError, TypeError, ValueError):  # older viser without the command palette
         pass
     return h
-
-
-def effects_unavailable(session: Any, reason: str) -> None:
-    """Fill the Effects folder with a note when the renderer cannot be imported."""
-    with session.gui.effects_folder:
-        session.server.gui.add_markdown(f"Effects: renderer not available yet ({reason.splitlines()[0]}).")

@@ -142,7 +142,7 @@ class ViewerSession:
         """Start serving (non-blocking); returns the port. The first frame is in the scene on return."""
         import viser
 
-        from vid3d.viewer.app import gui as gui_mod
+        from vid3d.viewer.app.gui import build_gui
         from vid3d.viewer.app.playback import Playback
 
         cfg, src = self.config, self.source
@@ -161,38 +161,19 @@ class ViewerSession:
             "/points/background", points=np.zeros((0, 3), np.float32), colors=np.zeros((0, 3), np.uint8),
             point_size=self.point_size(), precision="float32", visible=False)
         self._add_cameras()
-        self.gui = gui_mod.build_gui(self)
+        self.gui = build_gui(self)
         self.show_frame(0)
         self.playback = Playback(self)
         self.playback.start()
-        # The effects need torch (seconds to import): load them after the first frame is served.
-        self._effects_thread = threading.Thread(target=self._load_effects, name="vid3d-effects-load", daemon=True)
-        self._effects_thread.start()
+        from vid3d.viewer.app.effects_panel import EffectsPanel
+
+        self.effects = EffectsPanel(self)  # cheap: the renderer (torch) loads when an effect is chosen
         return int(server.get_port())
-
-    def _load_effects(self) -> None:
-        from vid3d.viewer.app import gui as gui_mod
-
-        try:
-            from vid3d.viewer.app.effects_panel import EffectsPanel
-
-            if self.server is not None:
-                self.effects = EffectsPanel(self)
-        except ImportError as exc:  # renderer missing: say so in the panel
-            if self.server is not None:
-                gui_mod.effects_unavailable(self, str(exc))
-
-    def wait_effects_loaded(self, timeout: float = 60.0) -> bool:
-        """Block until the effects panel is built (or reported unavailable); True when it is there."""
-        self._effects_thread.join(timeout)
-        return self.effects is not None
 
     def stop(self) -> None:
         """Stop playback, effect workers and the server; close the bundle. Safe to call twice."""
         if self.playback is not None:
             self.playback.stop()
-        if getattr(self, "_effects_thread", None) is not None:
-            self._effects_thread.join(timeout=60.0)
         if self.effects is not None:
             self.effects.stop()
         if self.server is not None:

@@ -198,7 +198,7 @@ class RawClient:
 # ---------------------------------------------------------------------------------------------
 
 
-def bench_scrub(workdir: Path, n_points: int, *, frames: int, steps: int) -> dict:
+def bench_scrub(workdir: Path, n_points: int, *, frames: int, steps: int, precision: str = "float16") -> dict:
     from vid3d.viewer.app import PointFilter, ViewerConfig, ViewerSession
     from vid3d.viewer.app.scene_data import frame_points
 
@@ -208,7 +208,7 @@ def bench_scrub(workdir: Path, n_points: int, *, frames: int, steps: int) -> dic
     if not path.exists():
         analytic_capture(path, height=H, width=W, frames=frames)
     cfg = ViewerConfig(port=free_port(), device="cpu", filter=PointFilter(stride=1, max_points=H * W),
-                       show_frustums=False)
+                       show_frustums=False, precision=precision)
     s = ViewerSession(path, cfg)
     s.start()
     client = RawClient(s.server.get_port())
@@ -258,7 +258,7 @@ def bench_scrub(workdir: Path, n_points: int, *, frames: int, steps: int) -> dic
             fp = frame_points(a.depth, a.rgb, src.K[t], flt=PointFilter(stride=1, max_points=H * W), device="cpu",
                               rays=src.rays(t, 1))
             nodes.append(server.scene.add_point_cloud(f"/frames/t{t}", points=fp.points, colors=fp.colors,
-                                                      point_size=0.01, visible=t == 0))
+                                                      point_size=0.01, visible=t == 0, precision=precision))
         server.flush()
         preload_server_s = time.perf_counter() - t0
         client.wait_for(f"/frames/t{frames - 1}", mark, timeout_s=60)
@@ -283,7 +283,7 @@ def bench_scrub(workdir: Path, n_points: int, *, frames: int, steps: int) -> dic
         server.stop()
         src.close()
     return {
-        "points": npts, "height": H, "width": W,
+        "points": npts, "height": H, "width": W, "precision": precision,
         "server_ms_median": float(np.median(server_ms)), "server_ms_p90": float(np.percentile(server_ms, 90)),
         "delivered_ms_median": float(np.nanmedian(delivered_ms)),
         "bytes_per_step": int(np.median(nbytes)), "bytes_per_point": float(np.median(nbytes)) / max(1, npts),
@@ -404,6 +404,8 @@ def bench_memory(workdir: Path, *, seconds: float, frames: int, height: int, wid
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--points", default="100000,500000,1000000")
+    ap.add_argument("--precisions", default="float16,float32", help="wire precision(s) of the scrub runs")
+    ap.add_argument("--parts", default="scrub,startup,memory")
     ap.add_argument("--frames", type=int, default=12, help="frames of the scrub captures")
     ap.add_argument("--steps", type=int, default=11)
     ap.add_argument("--startup-frames", type=int, default=100)
@@ -422,25 +424,31 @@ def main() -> None:
     workdir.mkdir(parents=True, exist_ok=True)
     device = f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores), numpy unprojection"
 
-    scrub = [bench_scrub(workdir, int(n), frames=args.frames, steps=args.steps) for n in args.points.split(",")]
-    startup = bench_startup(workdir, frames=args.startup_frames, height=sh, width=sw, browser=args.browser)
-    memory = bench_memory(workdir, seconds=args.memory_seconds, frames=args.startup_frames, height=sh, width=sw)
+    parts = set(args.parts.split(","))
+    scrub = [bench_scrub(workdir, int(n), frames=args.frames, steps=args.steps, precision=p)
+             for n in args.points.split(",") for p in args.precisions.split(",")] if "scrub" in parts else []
+    startup = (bench_startup(workdir, frames=args.startup_frames, height=sh, width=sw, browser=args.browser)
+               if "startup" in parts else {})
+    memory = (bench_memory(workdir, seconds=args.memory_seconds, frames=args.startup_frames, height=sh, width=sw)
+              if "memory" in parts else {})
 
     print(f"device: {device}")
-    print("\nscrub (one reusable cloud, float16, stride 1)      | preload every frame + toggle visibility")
-    print(f"{'points':>9} {'server ms':>10} {'p90':>7} {'read':>6} {'unproj':>7} {'delivered':>10} {'MB/step':>8} {'B/pt':>5}"
+    print("\nscrub (one reusable cloud, stride 1)                        | preload every frame + toggle visibility")
+    print(f"{'points':>9} {'prec':>7} {'server ms':>10} {'p90':>7} {'read':>6} {'unproj':>7} {'delivered':>10} {'MB/step':>8} {'B/pt':>5}"
           f" | {'start MB':>9} {'start s':>8} {'toggle ms':>9} {'B/step':>7}")
     for r in scrub:
-        print(f"{r['points']:>9,} {r['server_ms_median']:>10.1f} {r['server_ms_p90']:>7.1f} {r['read_ms_median']:>6.1f}"
+        print(f"{r['points']:>9,} {r['precision']:>7} {r['server_ms_median']:>10.1f} {r['server_ms_p90']:>7.1f} {r['read_ms_median']:>6.1f}"
               f" {r['unproject_ms_median']:>7.1f} {r['delivered_ms_median']:>10.1f} {r['bytes_per_step'] / 2**20:>8.2f}"
               f" {r['bytes_per_point']:>5.1f} | {r['preload_bytes'] / 2**20:>9.1f} {r['preload_s']:>8.2f}"
               f" {r['toggle_ms_median']:>9.2f} {r['toggle_bytes_per_step']:>7}")
-    print(f"\nstart-up ({startup['frames']} frames {sh}x{sw}): connect {startup.get('connect_s', float('nan')):.2f} s,"
-          f" first frame served {startup.get('first_frame_served_s', float('nan')):.2f} s"
-          + (f", visible {startup['first_frame_visible_s']:.2f} s" if "first_frame_visible_s" in startup else ""))
-    print(f"memory while playing {memory['seconds']:.0f} s at 30 fps ({memory['fps_achieved']:.1f} achieved):"
-          f" RSS {memory['rss_start_mb']:.0f} -> {memory['rss_end_mb']:.0f} MB (max {memory['rss_max_mb']:.0f}),"
-          f" slope {memory['slope_mb_per_min_second_half']:+.2f} MB/min over the second half")
+    if startup:
+        print(f"\nstart-up ({startup['frames']} frames {sh}x{sw}): connect {startup.get('connect_s', float('nan')):.2f} s,"
+              f" first frame served {startup.get('first_frame_served_s', float('nan')):.2f} s"
+              + (f", visible {startup['first_frame_visible_s']:.2f} s" if "first_frame_visible_s" in startup else ""))
+    if memory:
+        print(f"memory while playing {memory['seconds']:.0f} s at 30 fps ({memory['fps_achieved']:.1f} achieved):"
+              f" RSS {memory['rss_start_mb']:.0f} -> {memory['rss_end_mb']:.0f} MB (max {memory['rss_max_mb']:.0f}),"
+              f" slope {memory['slope_mb_per_min_second_half']:+.2f} MB/min over the second half")
     print(json.dumps({"benchmark": "viewer_stream", "device": device, "scrub": scrub, "startup": startup,
                       "memory": memory}))
     if tmp is not None:

@@ -127,6 +127,15 @@ def test_page_draws_the_cloud_and_the_slider_moves_time(browser, capture):
         diff = np.abs(_scene_region(shot1).astype(float) - region0.astype(float)).mean(axis=-1)
         assert (diff > 30).mean() > 0.05, "the picture did not change with the frame"
         assert _fraction_in_palette(_scene_region(shot1), clip.rgb[-1], tol=24.0) > 0.6
+
+        # "follow the recorded camera" moves the browser's camera to the current frame's pose
+        session.gui.follow.value = True
+        target = clip.T_world_camera[-1][:3, 3]
+        client = next(iter(session.server.get_clients().values()))
+        deadline = time.time() + 15
+        while time.time() < deadline and not np.allclose(client.camera.position, target, atol=1e-3):
+            time.sleep(0.05)
+        np.testing.assert_allclose(client.camera.position, target, atol=1e-3)
     finally:
         page.close()
         session.stop()

@@ -73,7 +73,9 @@ class ViewerConfig:
         background_max_points: point budget of the fused static background.
         point_size: world-space point size; None = from the scene (median depth * stride / focal).
         precision: wire precision of points. Per-frame points are sent in camera coordinates under
-            the camera's pose, so float16 keeps the depth's own precision (the bundle stores f16).
+            the camera's pose, so float16 keeps the depth's own precision (the bundle stores f16) at
+            9 B/point instead of 15; but numpy's f32 -> f16 cast costs ~2x the rest of a scrub step on
+            the CPU (benchmarks/viewer_stream.py), so float32 is the default and "fast" uses float16.
         fps: playback rate; None = the bundle's fps.
         loop: playback wraps around at the end.
         follow_camera: start in "follow the recorded camera" mode.
@@ -93,7 +95,7 @@ class ViewerConfig:
     accumulate_max_points: int = 1_000_000
     background_max_points: int = 1_000_000
     point_size: float | None = None
-    precision: Literal["float16", "float32"] = "float16"
+    precision: Literal["float16", "float32"] = "float32"
     fps: float | None = None
     loop: bool = True
     follow_camera: bool = False
@@ -133,9 +135,9 @@ class ViewerConfig:
 VIEWER_PRESETS: dict[str, ViewerConfig] = {
     # Remote machine / slow link: a quarter of the pixels per axis, 150k points a frame.
     "fast": ViewerConfig(filter=PointFilter(stride=4, max_points=150_000), background_max_points=400_000,
-                         accumulate_max_points=400_000, max_frustums=60),
+                         accumulate_max_points=400_000, max_frustums=60, precision="float16"),
     "standard": ViewerConfig(),
     # Local, fast GPU and link: every pixel, up to 2M points a frame.
     "full": ViewerConfig(filter=PointFilter(stride=1, max_points=2_000_000), background_max_points=3_000_000,
-                         accumulate_max_points=3_000_000, precision="float32"),
+                         accumulate_max_points=3_000_000),
 }

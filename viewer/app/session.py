@@ -5,9 +5,11 @@
 
 Streaming choice (measured in ``benchmarks/viewer_stream.py``): the current frame is **one reusable
 point cloud** updated under ``server.atomic()`` (points in camera coordinates, the node placed at the
-camera's pose), instead of preloading every frame and toggling visibility. Preloading sends T frames
-up front (slow start, browser memory grows with T); streaming costs one frame's bytes per step.
-"Accumulated" mode does preload: one node per k-th frame, toggled by visibility.
+camera's pose), instead of preloading every frame and toggling visibility. A toggle costs ~0.2 ms and
+157 bytes, but preloading sends all T frames before the first step (12 frames of 500k points: 52 MB
+f16, 86 MB f32, ~1-2.5 s, growing with T in browser memory too), while a streamed step costs one
+frame (500k points: 4.3 MB f16 / 7.2 MB f32, ~40 ms server-side f32 on a loaded 2-core CPU).
+"Accumulated" mode does preload: one decimated node per k-th frame, toggled by visibility.
 """
 
 from __future__ import annotations

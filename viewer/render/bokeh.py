@@ -120,18 +120,24 @@ def signed_coc(depth: torch.Tensor, settings: BokehSettings) -> torch.Tensor:
     return c.clamp(-settings.max_coc_px, settings.max_coc_px)
 
 
+def layer_weight(coc: torch.Tensor, centres: list[float], l: int) -> torch.Tensor:
+    """Tent (linear-interpolation) membership (H, W) of each pixel's CoC (H, W) in layer ``l``.
+
+    Summed over the layers it is 1; beyond the first/last centre the end layer takes everything.
+    Branch-free: ``clamp(1 - relu(c - c_l) / (c_{l+1} - c_l) - relu(c_l - c) / (c_l - c_{l-1}), 0, 1)``.
+    """
+    c_l = centres[l]
+    w = torch.ones_like(coc)
+    if l + 1 < len(centres):  # falling edge towards the next (farther) centre
+        w = w.sub_((coc - c_l).clamp_min_(0).div_(centres[l + 1] - c_l))
+    if l > 0:  # rising edge from the previous (nearer) centre
+        w = w.sub_((c_l - coc).clamp_min_(0).div_(c_l - centres[l - 1]))
+    return w.clamp_(0, 1)
+
+
 def layer_weights(coc: torch.Tensor, centres: list[float]) -> torch.Tensor:
-    """Tent (linear-interpolation) membership of each pixel's CoC (H, W) in each layer: (L, H, W), sums to 1."""
-    ws = []
-    L = len(centres)
-    for l, c_l in enumerate(centres):
-        w = torch.ones_like(coc)
-        if l + 1 < L:  # falling edge towards the next (farther) centre
-            w = torch.where(coc > c_l, (1 - (coc - c_l) / (centres[l + 1] - c_l)).clamp(0, 1), w)
-        if l > 0:  # rising edge from the previous (nearer) centre
-            w = torch.where(coc < c_l, (1 - (c_l - coc) / (c_l - centres[l - 1])).clamp(0, 1), w)
-        ws.append(w)
-    return torch.stack(ws)
+    """All layers' memberships (L, H, W); sums to 1 over L."""
+    return torch.stack([layer_weight(coc, centres, l) for l in range(len(centres))])
 
 
 def disk_kernel(radius: float, *, device=None, dtype=torch.float32) -> torch.Tensor:
@@ -166,7 +172,9 @@ def disk_blur(x: torch.Tensor, radius: float, *, full_res_radius_px: float = 3.0
 def bokeh(rgb: torch.Tensor, depth: torch.Tensor, settings: BokehSettings) -> torch.Tensor:
     """Depth of field for ``rgb`` (H, W, 3) float in [0, 1] with z-depth ``depth`` (H, W) -> (H, W, 3) float32.
 
-    Runs on the inputs' device. See the module docstring for the model and the layering.
+    Runs on the inputs' device. See the module docstring for the model and the layering. On CPU,
+    layers no pixel belongs to are skipped (a free host check there; on CUDA every layer runs, so
+    there is no sync).
     """
     if rgb.ndim != 3 or rgb.shape[-1] != 3 or depth.shape != rgb.shape[:2]:
         raise ShapeError(f"bokeh: expected rgb (H, W, 3) and depth (H, W), got {tuple(rgb.shape)} and {tuple(depth.shape)}")
@@ -177,17 +185,21 @@ def bokeh(rgb: torch.Tensor, depth: torch.Tensor, settings: BokehSettings) -> to
         x = srgb_to_linear(x)
     coc = signed_coc(depth, settings)
     centres = settings.layer_cocs()
-    weights = layer_weights(coc, centres)  # (L, H, W)
+    skip_empty = rgb.device.type == "cpu"
     acc = torch.zeros((4,) + tuple(depth.shape), dtype=torch.float32, device=rgb.device)
+    layer = torch.empty_like(acc)
     for l in range(len(centres) - 1, -1, -1):  # back to front
-        a = weights[l]
-        layer = torch.cat([x * a, a[None]], 0)  # premultiplied RGBA (4, H, W)
-        layer = disk_blur(layer, abs(centres[l]) / 2.0, full_res_radius_px=settings.full_res_radius_px)
-        acc = layer + (1.0 - layer[3:4]) * acc  # "over"
+        a = layer_weight(coc, centres, l)
+        if skip_empty and not bool(a.any()):
+            continue
+        torch.mul(x, a, out=layer[:3])  # premultiplied RGBA (4, H, W)
+        layer[3] = a
+        blurred = disk_blur(layer, abs(centres[l]) / 2.0, full_res_radius_px=settings.full_res_radius_px)
+        acc.mul_(1.0 - blurred[3:4]).add_(blurred)  # "over": acc = layer + (1 - alpha) acc
     out = acc[:3] / acc[3:4].clamp_min(1e-6)
     if settings.linear_light:
         out = linear_to_srgb(out)
-    return out.clamp(0, 1).permute(1, 2, 0).contiguous()
+    return out.clamp_(0, 1).permute(1, 2, 0).contiguous()
 
 
 def auto_focus_distance(depth: torch.Tensor, dynamic_mask: torch.Tensor | None = None) -> float:

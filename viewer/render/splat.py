@@ -18,6 +18,7 @@ The slow twin is :func:`vid3d.viewer.render.splat_reference.splat_reference`.
 
 from __future__ import annotations
 
+import sys
 from typing import Any, NamedTuple, Sequence
 
 import torch
@@ -30,8 +31,11 @@ NEAR_Z = 1e-6
 
 _EMPTY_KEY = torch.iinfo(torch.int64).max
 _INDEX_MASK = 0xFFFFFFFF
-MAX_POINTS = 2**32 - 1
-"""The packed key holds the point index in 32 bits."""
+MAX_POINTS = 2**31 - 1
+"""The packed key holds the point index in the low (int32) word."""
+
+if sys.byteorder != "little":  # pragma: no cover - x86, ARM and CUDA are little-endian
+    raise ImportError("vid3d.viewer.render.splat packs int64 keys from two int32 words and needs a little-endian machine")
 
 
 class RenderResult(NamedTuple):
@@ -89,17 +93,22 @@ def project_to_camera(points: torch.Tensor, cam: Camera) -> tuple[torch.Tensor, 
     """Project world points (N, 3) into ``cam``: returns ``(u (N,), v (N,), z (N,))`` float32.
 
     ``u, v`` are continuous pixel coordinates (pixel centres at +0.5); ``z`` is camera z-depth.
-    The pose and intrinsics are combined in float64 and applied in float32 on the points' device.
+    ``P = K [R_cw | t_cw]`` is formed in float64 on the host (the camera lives there, so reading its
+    entries is no device sync) and applied as scalar multiply-adds in float32 on the points' device:
+    for 3-wide rows this beats a (N, 3) x (3, 3) matmul several times on CPU.
     """
-    dev = points.device
-    T_cw = cam.T_camera_world  # (4, 4) float64
-    # P = K [R | t] in float64, applied as one (N,3)x(3,3) matmul + bias in float32.
-    P = (cam.K @ T_cw[:3, :]).to(device=dev, dtype=torch.float32)  # (3, 4)
-    pts = points.to(torch.float32)
-    uvw = torch.addmm(P[:, 3], pts, P[:, :3].T)  # (N, 3) = (u z, v z, z)
-    z = uvw[:, 2]  # K's last row is (0, 0, 1)
-    u = uvw[:, 0] / z
-    v = uvw[:, 1] / z
+    P = (cam.K @ cam.T_camera_world[:3, :]).tolist()  # 3 x 4 python floats
+    pts = points if points.dtype == torch.float32 else points.to(torch.float32)
+    x, y, zc = pts.unbind(1)
+
+    def row(p: list[float]) -> torch.Tensor:
+        out = torch.mul(x, p[0])
+        out.add_(y, alpha=p[1]).add_(zc, alpha=p[2]).add_(p[3])
+        return out
+
+    z = row(P[2])  # K's last row is (0, 0, 1): this is the camera z-depth
+    u = row(P[0]).div_(z)
+    v = row(P[1]).div_(z)
     return u, v, z
 
 
@@ -136,20 +145,28 @@ def zbuffer_keys(points: torch.Tensor, cam: Camera, *, point_radius_px: int = 0)
     if N == 0:
         return buf[: H * W]
     u, v, z = project_to_camera(points, cam)
-    ok = (z > NEAR_Z) & torch.isfinite(u) & torch.isfinite(v)
-    # Clamp before the integer cast (huge or NaN floats would overflow); dropped points are masked anyway.
-    big = float(max(H, W) + 2 * r + 4)
-    ui = torch.nan_to_num(u, nan=-big).clamp_(-big, big).floor_().to(torch.int64)
-    vi = torch.nan_to_num(v, nan=-big).clamp_(-big, big).floor_().to(torch.int64)
-    zbits = torch.where(ok, z, torch.ones_like(z)).view(torch.int32).to(torch.int64)
-    key = (zbits << 32) | torch.arange(N, device=dev, dtype=torch.int64)
-    dump = H * W
+    # NaN fails every comparison and +-inf fails one bound, so no separate isfinite() is needed.
+    ok = (z > NEAR_Z) & (u >= -r) & (u < W + r) & (v >= -r) & (v < H + r)
+    # Dropped points may have NaN / huge pixel coordinates: they are routed to the dump slot below
+    # before any integer cast.
+    ui = u.floor_()
+    vi = v.floor_()
+    # Pixel index as a float: exact while H*W + 2 r W < 2^24 (float32) -- else float64.
+    ftype = torch.float32 if (H + 2 * r + 1) * (W + 2 * r + 1) < 2**24 else torch.float64
+    pixf = torch.add(ui.to(ftype), vi.to(ftype), alpha=float(W))
+    # key = bits(z) << 32 | i, built as two int32 words of one int64 (little-endian: low word first).
+    words = torch.empty((N, 2), dtype=torch.int32, device=dev)
+    words[:, 0] = torch.arange(N, dtype=torch.int32, device=dev)
+    words[:, 1] = z.view(torch.int32)
+    key = words.view(torch.int64)[:, 0]
+    dump = float(H * W)
     for dy in range(-r, r + 1):
         for dx in range(-r, r + 1):
-            uu = ui + dx if dx else ui
-            vv = vi + dy if dy else vi
-            inside = ok & (uu >= 0) & (uu < W) & (vv >= 0) & (vv < H)
-            pix = torch.where(inside, vv * W + uu, torch.full_like(uu, dump))
+            if r == 0:
+                inside = ok
+            else:
+                inside = ok & (ui >= -dx) & (ui < W - dx) & (vi >= -dy) & (vi < H - dy)
+            pix = torch.where(inside, pixf + float(dy * W + dx) if (dx or dy) else pixf, dump).to(torch.int64)
             buf.scatter_reduce_(0, pix, key, reduce="amin", include_self=True)
     return buf[: H * W]
 
@@ -157,15 +174,22 @@ def zbuffer_keys(points: torch.Tensor, cam: Camera, *, point_radius_px: int = 0)
 def resolve_keys(
     keys: torch.Tensor, colors: torch.Tensor, background: torch.Tensor, H: int, W: int
 ) -> RenderResult:
-    """Unpack a z-buffer of keys (H*W,) into a :class:`RenderResult` with ``colors`` (N, 3)."""
-    empty = keys == _EMPTY_KEY
-    index = torch.where(empty, torch.full_like(keys, -1), keys & _INDEX_MASK)
-    depth = (keys >> 32).to(torch.int32).view(torch.float32)
-    depth = torch.where(empty, torch.zeros_like(depth), depth)
+    """Unpack a z-buffer of keys (H*W,) into a :class:`RenderResult` with ``colors`` (N, 3).
+
+    Branch-free on purpose (``where``/``masked_fill`` with a scattered mask mispredict on CPU): the
+    empty key int64-max has low word 0xFFFFFFFF, i.e. index -1 as int32, and high word 0x7FFFFFFF,
+    a NaN depth that ``nan_to_num`` turns into 0.
+    """
+    words = keys.view(torch.int32).view(-1, 2)  # little-endian: (index, bits(z))
+    index = words[:, 0].to(torch.int64)  # -1 where empty (point indices < 2^31)
+    depth = torch.nan_to_num(words[:, 1].view(torch.float32), nan=0.0)
     if colors.shape[0] == 0:
         rgb = background.expand(H * W, 3).clone()
     else:
-        c = colors[index.clamp(min=0)]
-        c = c.to(torch.float32) / 255.0 if c.dtype == torch.uint8 else c.to(torch.float32)
-        rgb = torch.where(empty[:, None], background, c)
+        c = colors.index_select(0, index.clamp_min(0))  # (H*W, 3), in the colours' dtype
+        rgb = c.to(torch.float32).div_(255.0) if c.dtype == torch.uint8 else c.to(torch.float32)
+        hit = (index >= 0).to(torch.float32)[:, None]
+        rgb.mul_(hit)  # exact: x * 1 = x, x * 0 = 0
+        if bool((background != 0).any()):  # (a host read of 3 numbers, only for a coloured background)
+            rgb.add_((1.0 - hit) * background)  # exact: x + 0 = x, 0 + bg = bg
     return RenderResult(rgb=rgb.reshape(H, W, 3), depth=depth.reshape(H, W), index=index.reshape(H, W))

@@ -6,7 +6,8 @@ from typing import Sequence
 
 import torch
 
-from vid3d.viewer.render import bokeh as _bokeh
+from vid3d.viewer.render.bokeh import BokehSettings
+from vid3d.viewer.render.bokeh import bokeh as apply_bokeh
 from vid3d.viewer.render.camera import Camera
 from vid3d.viewer.render.holes import fill_from, pull_push_fill
 from vid3d.viewer.render.splat import RenderResult, splat
@@ -17,7 +18,7 @@ def render_view(
     colors: torch.Tensor,
     cam: Camera,
     *,
-    bokeh: "_bokeh.BokehSettings | None" = None,
+    bokeh: BokehSettings | None = None,
     point_radius_px: int = 1,
     fill_holes: bool = True,
     background_points: torch.Tensor | None = None,
@@ -43,5 +44,5 @@ def render_view(
         if not bool(valid.any()):
             rgb = res.rgb
     if bokeh is not None:
-        rgb = _bokeh.bokeh(rgb, depth, bokeh)
+        rgb = apply_bokeh(rgb, depth, bokeh)
     return RenderResult(rgb=rgb, depth=depth, index=res.index)

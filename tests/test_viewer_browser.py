@@ -136,6 +136,32 @@ def test_page_draws_the_cloud_and_the_slider_moves_time(browser, capture):
         while time.time() < deadline and not np.allclose(client.camera.position, target, atol=1e-3):
             time.sleep(0.05)
         np.testing.assert_allclose(client.camera.position, target, atol=1e-3)
+        session.gui.follow.value = False
+
+        # an effect: rendered on the server from this browser's camera, shown as the background image
+        fx = session.effects
+        fx.aperture.value = 30.0
+        fx.focus.value = fx.focus.min  # everything far behind the focus: strongly blurred
+        shot_sharp = _screenshot(page)
+        fx.effect.value = "Bokeh"
+        assert fx.renderer_loaded, fx.renderer_error
+        assert not session.cloud.visible
+        deadline = time.time() + 30
+        while fx.last_image is None and time.time() < deadline:
+            time.sleep(0.1)
+        assert fx.last_image is not None, "no effect render reached the browser"
+        h, w = fx.last_image.shape[:2]
+        assert w / h == pytest.approx(client.camera.aspect, rel=0.05)  # rendered for this browser's view
+        shot_fx = _wait_for_picture(page, shot_sharp, timeout_s=20)
+        if os.environ.get("VID3D_SAVE_SCREENSHOTS"):
+            from PIL import Image
+
+            for name, img in (("sharp", shot_sharp), ("bokeh", shot_fx), ("frame0", shot0), ("frame_last", shot1)):
+                Image.fromarray(img).save(os.path.join(os.environ["VID3D_SAVE_SCREENSHOTS"], f"viewer_{name}.png"))
+        region = _scene_region(shot_fx).astype(float)
+        sharpness = np.abs(np.diff(region, axis=1)).mean()
+        assert region.std() > 10, "the effect image is blank"
+        assert sharpness < 0.7 * np.abs(np.diff(_scene_region(shot_sharp).astype(float), axis=1)).mean()
     finally:
         page.close()
         session.stop()

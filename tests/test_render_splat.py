@@ -131,6 +131,20 @@ def test_cuda_matches_cpu():
     assert torch.equal(a.index, b.index.cpu()) and torch.equal(a.rgb, b.rgb.cpu())
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU")
+def test_cuda_hot_path_has_no_host_sync():
+    rng = np.random.default_rng(6)
+    cam = Camera(K=make_K(200.0, 200.0, 160.0, 120.0), T_world_camera=_random_pose(rng), height=240, width=320)
+    pts = torch.from_numpy(_points_off_borders(rng, cam, 10_000, distinct_depths=True).astype(np.float32)).cuda()
+    col = torch.from_numpy(rng.integers(0, 256, (10_000, 3)).astype(np.uint8)).cuda()
+    splat(pts, col, cam, point_radius_px=1)  # warm up (allocations)
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        splat(pts, col, cam, point_radius_px=1, background=(0.2, 0.2, 0.2))
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+
+
 def test_bad_inputs_raise_clear_errors():
     cam = Camera(K=make_K(10.0, 10.0, 4.0, 4.0), T_world_camera=np.eye(4), height=8, width=8)
     with pytest.raises(ShapeError, match="torch tensors"):

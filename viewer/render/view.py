@@ -40,9 +40,10 @@ def render_view(
     rgb, depth = res.rgb, res.depth
     if fill_holes:
         valid = res.index != -1
-        rgb, depth = pull_push_fill(rgb, depth, valid)
-        if not bool(valid.any()):
-            rgb = res.rgb
+        filled_rgb, filled_depth = pull_push_fill(rgb, depth, valid)
+        anything = valid.any()  # stays on the device: no sync
+        rgb = torch.where(anything, filled_rgb, rgb)
+        depth = torch.where(anything, filled_depth, depth)
     if bokeh is not None:
         rgb = apply_bokeh(rgb, depth, bokeh)
     return RenderResult(rgb=rgb, depth=depth, index=res.index)

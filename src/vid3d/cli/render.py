@@ -33,6 +33,9 @@ def render(
 ) -> None:
     """Render a capture to an H.264 video with an effect (bokeh, dolly zoom, orbit, depth...)."""
     from vid3d.viewer.render.clip import RenderConfig, render_bundle
+    from vid3d.viewer.render.perf import tune_cpu_allocator
+
+    tune_cpu_allocator()  # keep large freed temporaries for reuse (see vid3d.viewer.render.perf)
 
     overrides = dict(
         effect=effect, width=width, height=height, fps=fps, frames=frames, device=device,

@@ -189,6 +189,12 @@ class Model:
     camera: object
 
 
+def T_world_camera_from_rigid(cam_from_world) -> np.ndarray:
+    """pycolmap ``Rigid3d`` world-to-camera (its quaternion is stored xyzw) -> T_world_camera (4, 4)."""
+    qx, qy, qz, qw = np.asarray(cam_from_world.rotation.quat, dtype=np.float64)
+    return T_world_camera_from_colmap(np.array([qw, qx, qy, qz]), np.asarray(cam_from_world.translation, np.float64))
+
+
 def model_from_reconstruction(rec) -> Model:
     """Convert a pycolmap.Reconstruction: cam_from_world (quat xyzw in pycolmap) -> T_world_camera."""
     poses = {}
@@ -196,10 +202,8 @@ def model_from_reconstruction(rec) -> Model:
     for image_id, im in rec.images.items():
         if not im.has_pose:
             continue
-        cfw = im.cam_from_world()
-        qx, qy, qz, qw = np.asarray(cfw.rotation.quat, dtype=np.float64)  # pycolmap: xyzw
         t = int(Path(im.name).stem)
-        poses[t] = T_world_camera_from_colmap(np.array([qw, qx, qy, qz]), np.asarray(cfw.translation, dtype=np.float64))
+        poses[t] = T_world_camera_from_rigid(im.cam_from_world())
         frame_of[image_id] = t
     camera = next(iter(rec.cameras.values()))
     K = np.asarray(camera.calibration_matrix(), dtype=np.float64)

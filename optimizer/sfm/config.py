@@ -56,7 +56,7 @@ class SfmConfig:
 
     max_num_features: int = 4096
     matcher: str = "auto"
-    exhaustive_max_frames: int = 150
+    exhaustive_max_frames: int = 60
     sequential_overlap: int = 10
     camera_model: str = "PINHOLE"
     focal_init: str = "self_calibration"

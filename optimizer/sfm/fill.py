@@ -71,7 +71,7 @@ def pnp_register(t: int, graph, model_obs: dict[int, dict[int, int]], points_wor
     """
     import pycolmap
 
-    from vid3d.formats.conventions import T_world_camera_from_colmap
+    from .colmap import T_world_camera_from_rigid
 
     corr: dict[int, int] = {}
     for s, kp2pt in model_obs.items():
@@ -95,9 +95,7 @@ def pnp_register(t: int, graph, model_obs: dict[int, dict[int, int]], points_wor
     out = pycolmap.estimate_and_refine_absolute_pose(pts2, pts3, camera, est, ref)
     if out is None or int(out["num_inliers"]) < min_inliers:
         return None
-    cfw = out["cam_from_world"]
-    qx, qy, qz, qw = np.asarray(cfw.rotation.quat, dtype=np.float64)
-    return T_world_camera_from_colmap(np.array([qw, qx, qy, qz]), np.asarray(cfw.translation, dtype=np.float64))
+    return T_world_camera_from_rigid(out["cam_from_world"])
 
 
 def homography_rotation(graph, t: int, s: int, K: np.ndarray, *, min_inliers: int = 15) -> np.ndarray | None:

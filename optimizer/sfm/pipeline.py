@@ -18,7 +18,7 @@ from vid3d.formats.errors import InputError, ShapeError
 from . import colmap
 from .config import PoseResult, SfmConfig
 from .fill import fill_missing, pnp_register
-from .focal import estimate_focal, fundamental_pairs
+from .focal import estimate_focal, pair_geometries
 
 log = logging.getLogger("vid3d.sfm")
 
@@ -100,22 +100,38 @@ def estimate_poses(rgb: np.ndarray, masks: np.ndarray | None, config: SfmConfig,
     # focal initialisation: Mendonca-Cipolla self-calibration over the verified pairs
     t0 = time.perf_counter()
     default_focal = 1.2 * max(H, W)
-    Fs, ws = fundamental_pairs(graph.kps, graph.matches, seed=config.seed)
-    fe = estimate_focal(Fs, ws, H, W)
-    report["focal_self_calibration"] = {"focal": fe.focal, "pairs": fe.num_pairs, "sharpness": fe.sharpness}
+    geoms = pair_geometries(graph.kps, graph.matches, max_pairs=400)
+    fe = estimate_focal(geoms, H, W)
+    rotation_clip = len(geoms.Fs) < 3 and len(geoms.Hs) >= 3
+    report["pairs_with_parallax"] = len(geoms.Fs)
+    report["pairs_rotation_like"] = len(geoms.Hs)
+    report["focal_self_calibration"] = {"focal": fe.focal, "pairs": fe.num_pairs, "sharpness": fe.sharpness,
+                                        "from": "homographies" if rotation_clip else "fundamental matrices"}
     use_self = config.focal_init == "self_calibration" and np.isfinite(fe.focal) and fe.sharpness > 1.2
     init_focal = fe.focal if use_self else default_focal
     timings["focal"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     candidates = []
-    colmap.set_initial_focal(database, init_focal)
-    model, info = _map(database, image_dir, workdir / "sparse", config)
-    candidates.append(("self_calibration" if use_self else "default", init_focal, model, info))
-    if config.try_both_focal_inits and use_self:
-        colmap.set_initial_focal(database, default_focal)
-        model2, info2 = _map(database, image_dir, workdir / "sparse_default_focal", config)
-        candidates.append(("default", default_focal, model2, info2))
+    if not rotation_clip:
+        colmap.set_initial_focal(database, init_focal)
+        model, info = _map(database, image_dir, workdir / "sparse", config)
+        if model is not None and not 0.5 < model.K[0, 0] / init_focal < 2.0:
+            # bundle adjustment ran away with the focal (weak parallax): map again with it fixed
+            log.warning("sfm: mapper moved the focal from %.1f to %.1f; re-mapping with the focal fixed",
+                        init_focal, model.K[0, 0])
+            report["focal_runaway"] = float(model.K[0, 0])
+            model, info = _map(database, image_dir, workdir / "sparse", config.replace(refine_focal=False))
+        candidates.append(("self_calibration" if use_self else "default", init_focal, model, info))
+        if config.try_both_focal_inits and use_self:
+            colmap.set_initial_focal(database, default_focal)
+            model2, info2 = _map(database, image_dir, workdir / "sparse_default_focal", config)
+            if model2 is not None and not 0.5 < model2.K[0, 0] / default_focal < 2.0:
+                model2 = None
+            candidates.append(("default", default_focal, model2, info2))
+    else:
+        log.warning("sfm: no frame pair shows parallax (every pair fits a homography): rotation-only camera")
+        candidates.append(("self_calibration" if use_self else "default", init_focal, None, {"model_sizes": []}))
     timings["mapping"] = time.perf_counter() - t0
 
     def score(c):
@@ -167,7 +183,7 @@ def estimate_poses(rgb: np.ndarray, masks: np.ndarray | None, config: SfmConfig,
     report["registered"] = int(registered.sum())
     report["pnp_registered"] = sorted(t for t, v in how.items() if v == "pnp")
 
-    if registered.sum() < max(2, config.min_registered_fraction * T):
+    if rotation_clip or registered.sum() < max(2, config.min_registered_fraction * T):
         # too little of the clip is solved by SfM: a panning / tripod clip? try rotation-only for all
         rot = _rotation_only_solution(graph, T, K)
         if not rot:
@@ -192,7 +208,9 @@ def estimate_poses(rgb: np.ndarray, masks: np.ndarray | None, config: SfmConfig,
         report["rotation_only"] = False
     report["filled"] = {str(t): v for t, v in sorted(how.items()) if v != "pnp"}
     if report["filled"]:
-        log.warning("sfm: %d frames not registered by SfM were filled: %s", len(report["filled"]), report["filled"])
+        counts = {m: sum(1 for v in report["filled"].values() if v == m) for m in set(report["filled"].values())}
+        log.warning("sfm: %d frames not registered by SfM were filled (%s)", len(report["filled"]),
+                    ", ".join(f"{n} by {m}" for m, n in sorted(counts.items())))
 
     T_world_camera = np.stack([poses[t] for t in range(T)]).astype(np.float64)
     scale = 1.0

@@ -1,0 +1,100 @@
+"""Configuration and result of the depth-prior stage."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from vid3d.formats.errors import InputError
+
+BACKENDS = ("auto", "geometric", "depth_anything", "midas")
+
+
+@dataclass(frozen=True)
+class PriorConfig:
+    """How the initial per-frame depth is made.
+
+    Attributes:
+        backend: ``"geometric"`` (plane sweep over neighbouring frames with the SfM poses; weight-free,
+            offline), ``"depth_anything"`` / ``"midas"`` (learned monocular, need cached weights) or
+            ``"auto"`` (the best available: depth_anything > midas > geometric).
+        num_planes: depth hypotheses of the plane sweep, uniform in inverse depth.
+        max_sources: neighbouring frames compared with each reference frame.
+        max_gap: neighbours are taken within +-max_gap frames.
+        target_baseline: preferred baseline / median scene depth of a neighbour (chosen closest in log).
+        patch_radius: ZNCC window radius (window = 2r+1 squared).
+        exact_zncc: exact ZNCC per plane (5 box filters) instead of the fast approximation (source
+            normalised once before warping, 1 box filter per plane).
+        top_k: photo-consistency costs of the k best sources are averaged (robust to occlusion).
+        min_confidence: pixels below this confidence (and masked moving pixels) are filled edge-aware.
+        consistency_rel_tol: relative depth disagreement allowed by the multi-view consistency check.
+        depth_margin: near/far bounds = SfM point depth percentiles (2, 98) divided/multiplied by this.
+        fill_sigma_color: colour scale (0-255) of the edge-aware (joint bilateral) fill.
+        fill_iterations: propagation sweeps of the fill (each sweep: dilations 16, 8, 4, 2, 1).
+        allow_download: learned backends may download weights (never in tests).
+        device: ``"auto"`` (cuda when present), ``"cpu"`` or ``"cuda"``.
+    """
+
+    backend: str = "auto"
+    num_planes: int = 64
+    max_sources: int = 4
+    max_gap: int = 8
+    target_baseline: float = 0.08
+    patch_radius: int = 2
+    exact_zncc: bool = False
+    top_k: int = 2
+    min_confidence: float = 0.35
+    consistency_rel_tol: float = 0.05
+    depth_margin: float = 1.3
+    fill_sigma_color: float = 12.0
+    fill_iterations: int = 2
+    allow_download: bool = False
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.backend not in BACKENDS:
+            raise InputError(f"PriorConfig.backend must be one of {BACKENDS}, got {self.backend!r}")
+        if self.num_planes < 4:
+            raise InputError(f"PriorConfig.num_planes must be >= 4, got {self.num_planes}")
+        if self.max_sources < 1 or self.top_k < 1:
+            raise InputError(f"PriorConfig.max_sources and top_k must be >= 1, got {self.max_sources}, {self.top_k}")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise InputError(f"PriorConfig.device must be auto, cpu or cuda, got {self.device!r}")
+
+    @staticmethod
+    def preset(name: str) -> "PriorConfig":
+        """``draft`` (32 planes, 2 sources), ``standard`` (default) or ``best`` (96 planes, 6 sources)."""
+        if name not in PRESETS:
+            raise InputError(f"unknown PriorConfig preset {name!r}; expected one of {sorted(PRESETS)}")
+        return PRESETS[name]
+
+    def replace(self, **changes: Any) -> "PriorConfig":
+        """A copy with some fields changed."""
+        return dataclasses.replace(self, **changes)
+
+
+PRESETS: dict[str, PriorConfig] = {
+    "draft": PriorConfig(num_planes=32, max_sources=2, top_k=1, fill_iterations=1),
+    "standard": PriorConfig(),
+    "best": PriorConfig(num_planes=96, max_sources=6, top_k=3, fill_iterations=3),
+}
+
+
+@dataclass(frozen=True)
+class PriorResult:
+    """Initial depth of every frame.
+
+    Attributes:
+        depth: (T, H, W) float32 z-depth in the SfM units (same as the poses), > 0 everywhere.
+        confidence: (T, H, W) float32 in [0, 1] (0 = filled in / moving / unreliable).
+        backend: the backend that produced it.
+        report: what happened (depth range, scale alignment, fraction filled, seconds) -- JSON-able.
+    """
+
+    depth: np.ndarray
+    confidence: np.ndarray
+    backend: str
+    report: dict = field(default_factory=dict)

@@ -99,7 +99,7 @@ def test_page_draws_the_cloud_and_the_slider_moves_time(browser, capture):
     from vid3d.viewer.app import ViewerConfig, ViewerSession
 
     clip, path = capture
-    session = ViewerSession(path, ViewerConfig(port=_free_port(), device="cpu", show_frustums=False))
+    session = ViewerSession(path, ViewerConfig(port=_free_port(), device="cpu"))  # defaults: frustums on
     session.start()
     page = browser.new_page(viewport=VIEWPORT)
     try:

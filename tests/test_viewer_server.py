@@ -251,6 +251,13 @@ def test_server_handles_and_initial_camera(session, clip):
               g.follow, g.reset_view, g.info):
         assert h is not None
     assert "tiny.vid3d.h5" in g.info.content and "points shown" in g.info.content
+    assert all(h.image is None for h in session.frustums.values())  # off by default: they cover the view
+    g.frustum_images.value = True
+    for i, h in session.frustums.items():
+        assert max(h.image.shape[:2]) <= session.config.thumbnail_px
+        np.testing.assert_array_equal(h.image, clip.rgb[i])  # 96 px wide: no shrinking needed
+    g.show_cameras.value = False
+    assert not any(h.visible for h in session.frustums.values()) and not session.trajectory.visible
 
 
 def test_slider_changes_the_displayed_frame(session, clip, confidence):

@@ -79,7 +79,9 @@ class ViewerConfig:
         fps: playback rate; None = the bundle's fps.
         loop: playback wraps around at the end.
         follow_camera: start in "follow the recorded camera" mode.
-        show_frustums: draw camera frustums (with the frame image) and the trajectory.
+        show_frustums: draw camera frustums (wireframes, time-coloured) and the trajectory.
+        frustum_images: put each frame's image on its frustum (off by default: looking through a
+            recorded camera, the image planes of it and its neighbours cover the view).
         max_frustums: most frustums drawn (evenly spaced over time).
         thumbnail_px: longest side of the frustum images.
         device: "auto" (CUDA when present), "cpu" or "cuda" for unprojection and effects.
@@ -100,6 +102,7 @@ class ViewerConfig:
     loop: bool = True
     follow_camera: bool = False
     show_frustums: bool = True
+    frustum_images: bool = False
     max_frustums: int = 120
     thumbnail_px: int = 96
     device: str = "auto"

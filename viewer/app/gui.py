@@ -36,6 +36,7 @@ class GuiHandles:
     depth_limit: float
     outliers: Any
     show_cameras: Any
+    frustum_images: Any
     follow: Any
     reset_view: Any
     info: Any
@@ -96,6 +97,8 @@ def build_gui(session: Any) -> GuiHandles:
 
     with gui.add_folder("Camera"):
         show_cameras = gui.add_checkbox("Frustums + trajectory", initial_value=session.config.show_frustums)
+        frustum_images = gui.add_checkbox("Frustum images", initial_value=session.config.frustum_images,
+                                          hint="Frame images on the frustums (they cover the view from a camera)")
         follow = gui.add_checkbox("Follow recorded camera", initial_value=session.follow)
         reset_view = gui.add_button("Reset view", hint="Back to the first frame's recorded camera")
 
@@ -104,7 +107,7 @@ def build_gui(session: Any) -> GuiHandles:
         info = gui.add_markdown(session.info_markdown())
 
     h = GuiHandles(timestep, prev_button, next_button, playing, fps, loop, mode, point_scale, stride,
-                   max_points_k, confidence, depth_range, depth_limit, outliers, show_cameras, follow,
+                   max_points_k, confidence, depth_range, depth_limit, outliers, show_cameras, frustum_images, follow,
                    reset_view, info, effects_folder)
 
     def step(delta: int) -> None:
@@ -145,6 +148,7 @@ def build_gui(session: Any) -> GuiHandles:
 
     outliers.on_update(lambda _e: session.set_filter(remove_outliers=bool(outliers.value)))
     show_cameras.on_update(lambda _e: session.set_cameras_visible(bool(show_cameras.value)))
+    frustum_images.on_update(lambda _e: session.set_frustum_images(bool(frustum_images.value)))
     follow.on_update(lambda _e: session.set_follow(bool(follow.value)))
     reset_view.on_click(lambda e: session.reset_view(e.client))
 

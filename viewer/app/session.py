@@ -153,7 +153,9 @@ class ViewerSession:
         v0 = self.view_of_frame(0)
         ic = server.initial_camera
         ic.position, ic.look_at, ic.up, ic.fov = v0.position, v0.look_at, v0.up, v0.fov_y
-        ic.near = max(1e-3, 0.01 * self.median_depth)
+        # near plane beyond the frustums' own size: looking through a recorded camera, its frustum and
+        # its close neighbours are clipped instead of covering the view
+        ic.near = max(1e-3, 0.05 * self.median_depth)
         server.on_client_connect(self._on_connect)
 
         self.cloud = server.scene.add_point_cloud(
@@ -195,7 +197,7 @@ class ViewerSession:
         cfg, src, server = self.config, self.source, self.server
         T = src.num_frames
         colors = time_colors(T)
-        scale = 0.08 * self.median_depth
+        scale = 0.04 * self.median_depth
         fov = self.view_of_frame(0).fov_y
         aspect = src.width / src.height
         centres = src.T_world_camera[:, :3, 3]
@@ -210,8 +212,9 @@ class ViewerSession:
             v = self.view_of_frame(i)
             h = server.scene.add_camera_frustum(
                 f"/cameras/t{i:05d}", fov=v.fov_y, aspect=aspect, scale=scale, color=tuple(int(c) for c in colors[i]),
-                image=src.thumbnail(i, cfg.thumbnail_px), format="jpeg", jpeg_quality=80,
-                wxyz=v.wxyz, position=v.position, visible=cfg.show_frustums)
+                thickness=1.5, thickness_units="screen",  # world-unit lines fill the view from a nearby camera
+                image=src.thumbnail(i, cfg.thumbnail_px) if cfg.frustum_images else None, format="jpeg",
+                jpeg_quality=80, wxyz=v.wxyz, position=v.position, visible=cfg.show_frustums)
             h.on_click(lambda event, i=i: self.fly_to(i, client=event.client))
             self.frustums[i] = h
         self.current_frustum = server.scene.add_camera_frustum(
@@ -342,7 +345,8 @@ class ViewerSession:
             self.t = t
             dynamic_only = self.mode == "static_dynamic"
             bg = self.background() if dynamic_only else None
-            accum_frames = self._ensure_accumulated() if self.mode == "accumulated" else []
+            if self.mode == "accumulated":
+                self._ensure_accumulated()
             fp = self.frame_points(t, dynamic_only=dynamic_only)
             self._current = fp
             view = self.view_of_frame(t)
@@ -372,7 +376,6 @@ class ViewerSession:
                     for client in server.get_clients().values():
                         self.place_camera(client, view)
             server.flush()
-            del accum_frames
             s = self.stats
             s.frame, s.points_current = t, len(fp)
             s.points_background = len(bg) if bg is not None else 0
@@ -420,6 +423,13 @@ class ViewerSession:
             for h in [*self.frustums.values(), self.current_frustum, self.trajectory]:
                 if h is not None:
                     h.visible = bool(visible)
+
+    def set_frustum_images(self, on: bool) -> None:
+        """Show (reading the thumbnails) or remove the frame images on the frustums."""
+        thumbs = {i: self.source.thumbnail(i, self.config.thumbnail_px) if on else None for i in self.frustums}
+        with self._lock, self.server.atomic():
+            for i, h in self.frustums.items():
+                h.image = thumbs[i]
 
     def info_markdown(self) -> str:
         """The info panel's text: bundle metadata, frame, points shown, timings."""

@@ -188,18 +188,25 @@ def render_bundle(bundle_path: str | Path, output: str | Path, config: RenderCon
             raise InputError(f"bundle frames are {b.width}x{b.height}: too small for a video")
         out_W = 3 * W if config.effect == "side-by-side" else W
 
-        depths = {t: _depth_of(b.frame(t), field_name) for t in frames}
-        masks = {t: b.frame(t).dynamic_mask for t in frames}
-        dist_auto = _smooth([auto_focus_distance(torch.from_numpy(depths[t]),
-                                                 None if masks[t] is None else torch.from_numpy(masks[t])) for t in frames])
-        near, far = depth_range(torch.from_numpy(np.stack([depths[t][::4, ::4] for t in frames])))
+        # First pass (nothing kept but numbers and a thumbnail of depth): per-frame auto distances,
+        # smoothed over time, and one colour-map range for the whole clip (no flicker).
+        dist_raw, thumbs = [], []
+        for t in frames:
+            f = b.frame(t)
+            d = _depth_of(f, field_name)
+            m = None if f.dynamic_mask is None else torch.from_numpy(f.dynamic_mask)
+            dist_raw.append(auto_focus_distance(torch.from_numpy(d), m))
+            thumbs.append(d[::4, ::4])
+        dist_auto = _smooth(dist_raw)
+        near, far = depth_range(torch.from_numpy(np.stack(thumbs)))
+        del thumbs
         bg_cache: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
 
         with VideoWriter(output, width=out_W, height=H, fps=fps, crf=config.crf) as writer:
             bar = tqdm(list(enumerate(frames)), desc=f"render {config.effect}", unit="frame", disable=not progress, file=sys.stderr)
             for i, t in bar:
                 f = b.frame(t)
-                depth = depths[t]
+                depth = _depth_of(f, field_name)
                 cam = Camera(K=f.K, T_world_camera=f.T_world_camera, height=b.height, width=b.width).resized(W, H)
                 subject = config.subject_distance or dist_auto[i]
                 ctx = _FrameContext(b, t, f, depth, cam, dev, field_name, config, bg_cache, frames)

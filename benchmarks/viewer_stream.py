@@ -354,6 +354,48 @@ def _browser_visible(port: int, t0: float) -> float:
 
 
 # ---------------------------------------------------------------------------------------------
+# Mode switches (one-off costs)
+# ---------------------------------------------------------------------------------------------
+
+
+def bench_modes(workdir: Path, *, frames: int, height: int, width: int) -> dict:
+    """Seconds and bytes of switching to "static background + dynamic" (fuses all frames once) and to
+    "accumulated" (one node per k-th frame), and of a scrub step in each mode afterwards."""
+    from vid3d.viewer.app import ViewerConfig, ViewerSession
+
+    path = workdir / f"startup_{frames}f_{height}x{width}.vid3d.h5"
+    if not path.exists():
+        analytic_capture(path, height=height, width=width, frames=frames)
+    s = ViewerSession(path, ViewerConfig(port=free_port(), device="cpu"))
+    s.start()
+    client = RawClient(s.server.get_port())
+    out: dict = {}
+    try:
+        client.quiet(0.3)
+        for mode in ("static_dynamic", "accumulated"):
+            mark = client.mark()
+            t0 = time.perf_counter()
+            s.set_mode(mode)
+            out[f"{mode}_switch_s"] = time.perf_counter() - t0
+            client.wait_any(mark)
+            client.quiet(0.3)
+            out[f"{mode}_switch_mb"] = client.bytes_since(mark) / 2**20
+            out[f"{mode}_points_shown"] = s.stats.points_shown
+            steps = []
+            for t in range(1, 8):
+                mark = client.mark()
+                t0 = time.perf_counter()
+                s.set_frame(t * 5)
+                steps.append((time.perf_counter() - t0) * 1e3)
+                client.quiet()
+            out[f"{mode}_step_ms_median"] = float(np.median(steps))
+    finally:
+        client.close()
+        s.stop()
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
 # 3. Memory while playing
 # ---------------------------------------------------------------------------------------------
 
@@ -405,7 +447,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--points", default="100000,500000,1000000")
     ap.add_argument("--precisions", default="float16,float32", help="wire precision(s) of the scrub runs")
-    ap.add_argument("--parts", default="scrub,startup,memory")
+    ap.add_argument("--parts", default="scrub,startup,modes,memory")
     ap.add_argument("--frames", type=int, default=12, help="frames of the scrub captures")
     ap.add_argument("--steps", type=int, default=11)
     ap.add_argument("--startup-frames", type=int, default=100)
@@ -429,13 +471,15 @@ def main() -> None:
              for n in args.points.split(",") for p in args.precisions.split(",")] if "scrub" in parts else []
     startup = (bench_startup(workdir, frames=args.startup_frames, height=sh, width=sw, browser=args.browser)
                if "startup" in parts else {})
+    modes = bench_modes(workdir, frames=args.startup_frames, height=sh, width=sw) if "modes" in parts else {}
     memory = (bench_memory(workdir, seconds=args.memory_seconds, frames=args.startup_frames, height=sh, width=sw)
               if "memory" in parts else {})
 
     print(f"device: {device}")
-    print("\nscrub (one reusable cloud, stride 1)                        | preload every frame + toggle visibility")
-    print(f"{'points':>9} {'prec':>7} {'server ms':>10} {'p90':>7} {'read':>6} {'unproj':>7} {'delivered':>10} {'MB/step':>8} {'B/pt':>5}"
-          f" | {'start MB':>9} {'start s':>8} {'toggle ms':>9} {'B/step':>7}")
+    if scrub:
+        print("\nscrub (one reusable cloud, stride 1)                        | preload every frame + toggle visibility")
+        print(f"{'points':>9} {'prec':>7} {'server ms':>10} {'p90':>7} {'read':>6} {'unproj':>7} {'delivered':>10} {'MB/step':>8} {'B/pt':>5}"
+              f" | {'start MB':>9} {'start s':>8} {'toggle ms':>9} {'B/step':>7}")
     for r in scrub:
         print(f"{r['points']:>9,} {r['precision']:>7} {r['server_ms_median']:>10.1f} {r['server_ms_p90']:>7.1f} {r['read_ms_median']:>6.1f}"
               f" {r['unproject_ms_median']:>7.1f} {r['delivered_ms_median']:>10.1f} {r['bytes_per_step'] / 2**20:>8.2f}"
@@ -445,12 +489,18 @@ def main() -> None:
         print(f"\nstart-up ({startup['frames']} frames {sh}x{sw}): connect {startup.get('connect_s', float('nan')):.2f} s,"
               f" first frame served {startup.get('first_frame_served_s', float('nan')):.2f} s"
               + (f", visible {startup['first_frame_visible_s']:.2f} s" if "first_frame_visible_s" in startup else ""))
+    if modes:
+        print(f"modes ({args.startup_frames} frames {sh}x{sw}, stride 2):"
+              f" static+dynamic switch {modes['static_dynamic_switch_s']:.2f} s / {modes['static_dynamic_switch_mb']:.1f} MB"
+              f" ({modes['static_dynamic_points_shown']:,} points), step {modes['static_dynamic_step_ms_median']:.1f} ms;"
+              f" accumulated switch {modes['accumulated_switch_s']:.2f} s / {modes['accumulated_switch_mb']:.1f} MB,"
+              f" step {modes['accumulated_step_ms_median']:.1f} ms")
     if memory:
         print(f"memory while playing {memory['seconds']:.0f} s at 30 fps ({memory['fps_achieved']:.1f} achieved):"
               f" RSS {memory['rss_start_mb']:.0f} -> {memory['rss_end_mb']:.0f} MB (max {memory['rss_max_mb']:.0f}),"
               f" slope {memory['slope_mb_per_min_second_half']:+.2f} MB/min over the second half")
     print(json.dumps({"benchmark": "viewer_stream", "device": device, "scrub": scrub, "startup": startup,
-                      "memory": memory}))
+                      "modes": modes, "memory": memory}))
     if tmp is not None:
         tmp.cleanup()
 

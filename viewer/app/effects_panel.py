@@ -40,7 +40,6 @@ def render_effect(points: np.ndarray, colors: np.ndarray, cam: Any, *, effect: s
     import torch
 
     from vid3d.viewer.render import BokehSettings, dolly_zoom_camera, render_view
-    from vid3d.viewer.render.bokeh import bokeh as apply_bokeh
 
     bokeh = None
     if effect == "Bokeh" and aperture > 0:
@@ -50,9 +49,8 @@ def render_effect(points: np.ndarray, colors: np.ndarray, cam: Any, *, effect: s
         cam = dolly_zoom_camera(cam, subject_distance=float(subject_distance), strength=float(dolly_strength))
     p = torch.from_numpy(np.ascontiguousarray(points, np.float32)).to(device)
     c = torch.from_numpy(np.ascontiguousarray(colors, np.uint8)).to(device)
-    res = render_view(p, c, cam, bokeh=None, point_radius_px=1, fill_holes=True)
-    rgb = res.rgb if bokeh is None else apply_bokeh(res.rgb, res.depth, bokeh)  # = render_view(..., bokeh=bokeh)
-    return (rgb.clamp(0, 1) * 255.0 + 0.5).to(torch.uint8).cpu().numpy()
+    res = render_view(p, c, cam, bokeh=bokeh, point_radius_px=1, fill_holes=True)
+    return (res.rgb.clamp(0, 1) * 255.0 + 0.5).to(torch.uint8).cpu().numpy()
 
 
 class _ClientWorker:

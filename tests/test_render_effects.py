@@ -47,6 +47,37 @@ def test_bokeh_matches_slow_reference(linear):
     torch.testing.assert_close(fast, torch.from_numpy(slow).float(), rtol=0, atol=2e-5)
 
 
+def test_bokeh_with_hidden_surface_matches_slow_reference():
+    H, W = 12, 14
+    rgb, hidden = _texture(H, W, 6), _texture(H, W, 7)
+    depth = torch.full((H, W), 3.0)
+    depth[3:8, 4:10] = 1.2
+    hidden_depth = torch.where(depth < 2, torch.tensor(3.0), torch.tensor(0.0))  # known only behind the block
+    s = BokehSettings(focus_distance=3.0, aperture=4.0, max_coc_px=6.0, num_layers=5, full_res_radius_px=10.0)
+    fast = bokeh(rgb, depth, s, hidden_rgb=hidden, hidden_depth=hidden_depth)
+    slow = bokeh_reference(rgb.numpy(), depth.numpy(), s, hidden_rgb=hidden.numpy(), hidden_depth=hidden_depth.numpy())
+    torch.testing.assert_close(fast, torch.from_numpy(slow).float(), rtol=0, atol=2e-5)
+
+
+def test_hidden_background_shows_through_a_blurred_foreground_edge():
+    H, W = 48, 48
+    rgb = torch.zeros(H, W, 3)
+    rgb[..., 2] = 0.8  # blue background, in focus
+    rgb[16:32, 16:32] = torch.tensor([1.0, 0.0, 0.0])  # red foreground, out of focus (near)
+    depth = torch.full((H, W), 4.0)
+    depth[16:32, 16:32] = 1.0
+    hidden_rgb = torch.zeros(H, W, 3)
+    hidden_rgb[..., 2] = 0.8  # what the capture's other frames saw behind the foreground
+    hidden_depth = torch.where(depth < 2, torch.tensor(4.0), torch.tensor(0.0))
+    s = BokehSettings(focus_distance=4.0, aperture=4.0, max_coc_px=12.0)
+    plain = bokeh(rgb, depth, s)
+    partial = bokeh(rgb, depth, s, hidden_rgb=hidden_rgb, hidden_depth=hidden_depth)
+    # just inside the foreground edge the background now shows through (partial occlusion)
+    assert float(partial[24, 16, 2]) > float(plain[24, 16, 2]) + 0.1
+    torch.testing.assert_close(partial[24, 24], plain[24, 24], rtol=0, atol=0.02)  # the centre stays red
+    torch.testing.assert_close(partial[:6, :6], rgb[:6, :6], rtol=0, atol=1e-5)
+
+
 def test_in_focus_plane_is_unchanged():
     rgb = _texture(32, 40, 2)
     depth = torch.full((32, 40), 2.5)

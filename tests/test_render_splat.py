@@ -62,6 +62,22 @@ def test_fast_matches_reference_with_exact_ties(radius):
     np.testing.assert_array_equal(res.rgb.numpy(), rgb)
 
 
+@pytest.mark.parametrize("radius", [0, 1])
+def test_depth_peeling_matches_reference_and_returns_the_surface_behind(radius):
+    rng = np.random.default_rng(11)
+    cam = Camera(K=make_K(14.0, 15.0, 9.0, 7.5), T_world_camera=_random_pose(rng), height=16, width=18)
+    pts = _points_off_borders(rng, cam, 400, distinct_depths=True).astype(np.float32)
+    col = rng.integers(0, 256, (400, 3)).astype(np.uint8)
+    first = splat(torch.from_numpy(pts), torch.from_numpy(col), cam, point_radius_px=radius)
+    peeled = splat(torch.from_numpy(pts), torch.from_numpy(col), cam, point_radius_px=radius, peel_depth=first.depth)
+    _, depth, index = splat_reference(pts, col, cam, point_radius_px=radius, peel_depth=first.depth.numpy())
+    np.testing.assert_array_equal(peeled.index.numpy(), index)
+    both = (first.index >= 0) & (peeled.index >= 0)
+    assert int(both.sum()) > 20
+    if radius == 0:  # (with a footprint the gate is the point's own pixel, so neighbours may tie)
+        assert bool((peeled.depth[both] > first.depth[both]).all())
+
+
 def test_nearest_wins_and_ties_go_to_lower_index():
     cam = Camera(K=make_K(4.0, 4.0, 2.0, 2.0), T_world_camera=np.eye(4), height=4, width=4)
     # all at camera ray through pixel (2, 2): x = y = 0.125 z / ... choose points on the central ray

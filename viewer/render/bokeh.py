@@ -169,15 +169,32 @@ def disk_blur(x: torch.Tensor, radius: float, *, full_res_radius_px: float = 3.0
     return y[0]
 
 
-def bokeh(rgb: torch.Tensor, depth: torch.Tensor, settings: BokehSettings) -> torch.Tensor:
+def bokeh(
+    rgb: torch.Tensor,
+    depth: torch.Tensor,
+    settings: BokehSettings,
+    *,
+    hidden_rgb: torch.Tensor | None = None,
+    hidden_depth: torch.Tensor | None = None,
+) -> torch.Tensor:
     """Depth of field for ``rgb`` (H, W, 3) float in [0, 1] with z-depth ``depth`` (H, W) -> (H, W, 3) float32.
 
+    ``hidden_rgb`` (H, W, 3) / ``hidden_depth`` (H, W): the surface behind the visible one (e.g. a
+    depth-peeled render of other frames' static points; 0 = unknown). Where it lies behind, it
+    joins each layer under the visible surface (``layer = front + (1 - a_front) hidden``), so a
+    blurred foreground turns semi-transparent over the real background (partial occlusion)
+    instead of over its own renormalised colour.
     Runs on the inputs' device. See the module docstring for the model and the layering. On CPU,
     layers no pixel belongs to are skipped (a free host check there; on CUDA every layer runs, so
     there is no sync).
     """
     if rgb.ndim != 3 or rgb.shape[-1] != 3 or depth.shape != rgb.shape[:2]:
         raise ShapeError(f"bokeh: expected rgb (H, W, 3) and depth (H, W), got {tuple(rgb.shape)} and {tuple(depth.shape)}")
+    if (hidden_rgb is None) != (hidden_depth is None):
+        raise ShapeError("bokeh: give both hidden_rgb and hidden_depth, or neither")
+    if hidden_rgb is not None and (hidden_rgb.shape != rgb.shape or hidden_depth.shape != depth.shape):
+        raise ShapeError(f"bokeh: hidden layer must match rgb {tuple(rgb.shape)} / depth {tuple(depth.shape)}, "
+                         f"got {tuple(hidden_rgb.shape)} / {tuple(hidden_depth.shape)}")
     if settings.aperture == 0:
         return rgb.to(torch.float32).clone()
     x = rgb.to(torch.float32).permute(2, 0, 1)  # (3, H, W)
@@ -185,15 +202,29 @@ def bokeh(rgb: torch.Tensor, depth: torch.Tensor, settings: BokehSettings) -> to
         x = srgb_to_linear(x)
     coc = signed_coc(depth, settings)
     centres = settings.layer_cocs()
+    xh = coc_h = behind = None
+    if hidden_rgb is not None:
+        xh = hidden_rgb.to(torch.float32).permute(2, 0, 1)
+        if settings.linear_light:
+            xh = srgb_to_linear(xh)
+        hd = hidden_depth.to(torch.float32)
+        d = depth.to(torch.float32)
+        behind = ((hd > 0) & ((d <= 0) | (hd > d))).to(torch.float32)  # known and really behind
+        coc_h = signed_coc(hd, settings)
     skip_empty = rgb.device.type == "cpu"
     acc = torch.zeros((4,) + tuple(depth.shape), dtype=torch.float32, device=rgb.device)
     layer = torch.empty_like(acc)
     for l in range(len(centres) - 1, -1, -1):  # back to front
         a = layer_weight(coc, centres, l)
-        if skip_empty and not bool(a.any()):
+        ah = None if xh is None else layer_weight(coc_h, centres, l).mul_(behind)
+        if skip_empty and not bool(a.any()) and (ah is None or not bool(ah.any())):
             continue
         torch.mul(x, a, out=layer[:3])  # premultiplied RGBA (4, H, W)
         layer[3] = a
+        if ah is not None:  # the hidden surface under the visible one, within this layer
+            ah = ah.mul_(1.0 - a)
+            layer[:3].add_(xh * ah)
+            layer[3].add_(ah)
         blurred = disk_blur(layer, abs(centres[l]) / 2.0, full_res_radius_px=settings.full_res_radius_px)
         acc.mul_(1.0 - blurred[3:4]).add_(blurred)  # "over": acc = layer + (1 - alpha) acc
     out = acc[:3] / acc[3:4].clamp_min(1e-6)

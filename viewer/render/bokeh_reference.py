@@ -24,32 +24,45 @@ def _linear_to_srgb(x):
     return np.where(x <= 0.0031308, x * 12.92, 1.055 * x ** (1 / 2.4) - 0.055)
 
 
-def bokeh_reference(rgb: np.ndarray, depth: np.ndarray, settings: BokehSettings) -> np.ndarray:
-    """``rgb`` (H, W, 3) float in [0, 1], ``depth`` (H, W) -> (H, W, 3) float64."""
+def _membership(d: float, settings: BokehSettings, centres: list[float], l: int) -> float:
+    """Tent weight of a pixel at depth ``d`` in layer ``l`` (thin-lens signed CoC, clamped)."""
+    inv = 1.0 / d if (d > 0 and math.isfinite(d)) else 0.0
+    c = min(max(settings.aperture * (1 - settings.focus_distance * inv), -settings.max_coc_px), settings.max_coc_px)
+    if c > centres[l] and l + 1 < len(centres):
+        return max(0.0, 1 - (c - centres[l]) / (centres[l + 1] - centres[l]))
+    if c < centres[l] and l > 0:
+        return max(0.0, 1 - (centres[l] - c) / (centres[l] - centres[l - 1]))
+    return 1.0
+
+
+def bokeh_reference(rgb: np.ndarray, depth: np.ndarray, settings: BokehSettings, *,
+                    hidden_rgb: np.ndarray | None = None, hidden_depth: np.ndarray | None = None) -> np.ndarray:
+    """``rgb`` (H, W, 3) float in [0, 1], ``depth`` (H, W) (+ optional hidden surface) -> (H, W, 3) float64."""
     rgb = np.asarray(rgb, dtype=np.float64)
     depth = np.asarray(depth, dtype=np.float64)
     H, W, _ = rgb.shape
     if settings.aperture == 0:
         return rgb.copy()
     x = _srgb_to_linear(rgb) if settings.linear_light else rgb
+    if hidden_rgb is not None:
+        hidden_rgb = np.asarray(hidden_rgb, dtype=np.float64)
+        xh = _srgb_to_linear(hidden_rgb) if settings.linear_light else hidden_rgb
+        hidden_depth = np.asarray(hidden_depth, dtype=np.float64)
     centres = settings.layer_cocs()
     acc = np.zeros((H, W, 4))
     for l in range(len(centres) - 1, -1, -1):
         layer = np.zeros((H, W, 4))
         for i in range(H):
             for j in range(W):
-                d = depth[i, j]
-                inv = 1.0 / d if (d > 0 and math.isfinite(d)) else 0.0
-                c = min(max(settings.aperture * (1 - settings.focus_distance * inv), -settings.max_coc_px), settings.max_coc_px)
-                # tent membership in layer l
-                if c > centres[l] and l + 1 < len(centres):
-                    a = max(0.0, 1 - (c - centres[l]) / (centres[l + 1] - centres[l]))
-                elif c < centres[l] and l > 0:
-                    a = max(0.0, 1 - (centres[l] - c) / (centres[l] - centres[l - 1]))
-                else:
-                    a = 1.0
+                a = _membership(depth[i, j], settings, centres, l)
                 layer[i, j, :3] = x[i, j] * a
                 layer[i, j, 3] = a
+                if hidden_rgb is not None:
+                    hd, d = hidden_depth[i, j], depth[i, j]
+                    if hd > 0 and (d <= 0 or hd > d):  # a known surface behind the visible one
+                        ah = _membership(hd, settings, centres, l) * (1 - a)
+                        layer[i, j, :3] += xh[i, j] * ah
+                        layer[i, j, 3] += ah
         r = abs(centres[l]) / 2
         if r >= 0.5:
             k = int(math.ceil(r - 1e-9))

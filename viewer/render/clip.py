@@ -23,6 +23,7 @@ from vid3d.viewer.render.bokeh import BokehSettings, auto_focus_distance, bokeh
 from vid3d.viewer.render.camera import Camera
 from vid3d.viewer.render.dolly import dolly_zoom_camera
 from vid3d.viewer.render.effects import colorize_depth, depth_range, orbit_cameras, pullback_camera, side_by_side
+from vid3d.viewer.render.splat import splat
 from vid3d.viewer.render.points import background_points, choose_depth_field, depth_points, resolve_device
 from vid3d.viewer.render.video import VideoWriter
 from vid3d.viewer.render.view import render_view
@@ -216,7 +217,12 @@ def render_bundle(bundle_path: str | Path, output: str | Path, config: RenderCon
                     focus = config.focus_distance or dist_auto[i]
                     settings = BokehSettings.preset(config.bokeh_preset, focus_distance=focus, aperture=config.aperture)
                     rgb = _resize(torch.from_numpy(f.rgb).to(dev), H, W, nearest=False) / 255.0
-                    img = bokeh(rgb, _resize(torch.from_numpy(depth).to(dev), H, W, nearest=True), settings)
+                    dep = _resize(torch.from_numpy(depth).to(dev), H, W, nearest=True)
+                    # the background hidden behind this frame's foreground, seen by neighbouring frames
+                    bp, bc = ctx.background()
+                    hidden = splat(bp, bc, cam, point_radius_px=1, peel_depth=dep) if bp.shape[0] else None
+                    img = bokeh(rgb, dep, settings, hidden_rgb=None if hidden is None else hidden.rgb,
+                                hidden_depth=None if hidden is None else hidden.depth)
                 elif config.effect == "pointcloud":
                     img = ctx.pointcloud_view(subject)
                 elif config.effect == "dolly":

@@ -119,11 +119,16 @@ def splat(
     *,
     point_radius_px: int = 0,
     background: Sequence[float] = (0.0, 0.0, 0.0),
+    peel_depth: torch.Tensor | None = None,
+    peel_margin: float = 0.05,
 ) -> RenderResult:
     """Splat ``points`` (N, 3) world coordinates with ``colors`` (N, 3) into ``cam``'s image.
 
     Each point covers its pixel, or a (2r+1) x (2r+1) square around it for ``point_radius_px = r``.
     The nearest point wins each pixel; on equal float32 depth, the lower point index wins.
+    Depth peeling: with ``peel_depth`` (H, W) (e.g. a first render's depth), a point is dropped unless
+    it lies farther than ``peel_depth * (1 + peel_margin)`` at its own pixel (0 there = no limit), so
+    the result is the surface *behind* the first one (the hidden background bokeh needs).
     Runs on the points' device. Returns :class:`RenderResult` (rgb (H, W, 3), depth (H, W), index (H, W)).
     """
     points, colors = check_points(points, colors)
@@ -131,11 +136,20 @@ def splat(
     dev = points.device
     H, W = cam.height, cam.width
     bg = background_tensor(background, dev)
-    zbuf = zbuffer_keys(points, cam, point_radius_px=r)
+    if peel_depth is not None and tuple(peel_depth.shape) != (H, W):
+        raise ShapeError(f"splat: expected peel_depth ({H}, {W}), got {tuple(peel_depth.shape)}")
+    zbuf = zbuffer_keys(points, cam, point_radius_px=r, peel_depth=peel_depth, peel_margin=peel_margin)
     return resolve_keys(zbuf, colors, bg, H, W, coloured_background=any(float(b) != 0.0 for b in background))
 
 
-def zbuffer_keys(points: torch.Tensor, cam: Camera, *, point_radius_px: int = 0) -> torch.Tensor:
+def zbuffer_keys(
+    points: torch.Tensor,
+    cam: Camera,
+    *,
+    point_radius_px: int = 0,
+    peel_depth: torch.Tensor | None = None,
+    peel_margin: float = 0.05,
+) -> torch.Tensor:
     """The packed z-buffer (H*W,) int64: ``bits(z) << 32 | index`` of each pixel's winner, or int64 max.
 
     A footprint of radius r is exact without r^2 scatters: ``amin`` is associative, so scattering each
@@ -158,6 +172,11 @@ def zbuffer_keys(points: torch.Tensor, cam: Camera, *, point_radius_px: int = 0)
         ui = u.floor_().to(ftype).add_(r)
         vi = v.floor_().to(ftype).add_(r)
         pixf = torch.add(ui, vi, alpha=float(We))
+        if peel_depth is not None:  # keep only points behind the peeled surface at their own pixel
+            limit = peel_depth.to(device=dev, dtype=torch.float32) * (1.0 + peel_margin)
+            limit = torch.nn.functional.pad(limit, (r, r, r, r)).reshape(-1)  # canvas layout, 0 outside
+            centre = torch.where(ok, pixf, 0.0).to(torch.int64)
+            ok = ok & (z > limit.index_select(0, centre))
         pix = torch.where(ok, pixf, float(He * We)).to(torch.int64)
         # key = bits(z) << 32 | i, built as two int32 words of one int64 (little-endian: low word first).
         words = torch.empty((N, 2), dtype=torch.int32, device=dev)

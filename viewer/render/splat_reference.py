@@ -24,8 +24,13 @@ def splat_reference(
     *,
     point_radius_px: int = 0,
     background: Sequence[float] = (0.0, 0.0, 0.0),
+    peel_depth: Any | None = None,
+    peel_margin: float = 0.05,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Loop z-buffer. ``points`` (N, 3), ``colors`` (N, 3) uint8 or float in [0, 1].
+
+    ``peel_depth`` (H, W): a point is kept only if z > peel_depth * (1 + peel_margin) at its own
+    pixel (no limit where that pixel is off the image or 0).
 
     Returns numpy ``(rgb (H, W, 3) float32, depth (H, W) float32 (0 = empty), index (H, W) int64 (-1 = empty))``.
     """
@@ -46,6 +51,9 @@ def splat_reference(
         if not (math.isfinite(u) and math.isfinite(v)):
             continue
         ui, vi = math.floor(u), math.floor(v)
+        if peel_depth is not None and 0 <= ui < W and 0 <= vi < H:
+            if not z > float(np.float32(peel_depth[vi, ui]) * np.float32(1 + peel_margin)):
+                continue
         for py in range(vi - r, vi + r + 1):
             for px in range(ui - r, ui + r + 1):
                 if not (0 <= px < W and 0 <= py < H):

@@ -8,8 +8,9 @@ Nearest point wins, ties go to the lower point index, with no host synchronisati
    smallest key is the nearest point and, on equal depth, the lowest index;
 3. ``scatter_reduce_(..., "amin")`` the keys into an (H*W + 1) buffer; dropped points (behind the
    camera, non-finite, off the image) are routed to the extra slot instead of being filtered with
-   ``nonzero()`` (which would sync with the host);
-4. unpack depth and index, gather colours.
+   ``nonzero()`` (which would sync with the host). A (2r+1)^2 footprint is one scatter into a canvas
+   padded by r followed by a separable running minimum of the key image (exact: amin is associative);
+4. unpack depth and index branch-free, gather colours.
 
 ``scatter_reduce_`` with ``amin`` is order-independent, so the result is the same on CPU and CUDA and
 from run to run (sort-then-``index_put_`` is not: its write order is unspecified on CUDA).
@@ -30,7 +31,6 @@ NEAR_Z = 1e-6
 """Points with camera z-depth <= NEAR_Z are dropped (behind or on the camera plane)."""
 
 _EMPTY_KEY = torch.iinfo(torch.int64).max
-_INDEX_MASK = 0xFFFFFFFF
 MAX_POINTS = 2**31 - 1
 """The packed key holds the point index in the low (int32) word."""
 

@@ -1,0 +1,148 @@
+"""Benchmark of stage 3 (camera poses, pycolmap) and stage 5 (geometric depth prior).
+
+Measures, per clip: frames registered by SfM (mapper + PnP) and posed (incl. filled), ATE (and % of
+path) and RPE after Sim(3), focal error, prior AbsRel / delta1 (one median scale per sequence), and
+seconds per frame of each stage. Clips: synthetic ``static`` and ``dynamic`` (GT motion masks given to
+SfM and the prior), ../shared/data/hololens_dvmvs (36 real frames with GT poses and depth), and the
+registration fraction on the bear and rollercoaster videos (long side resized to 480).
+
+    .venv/bin/python benchmarks/poses_prior.py [--quick] [--workdir /tmp/vid3d_bench_poses]
+
+Prints a table and one JSON line. Timings on a shared machine are noisy: compare within one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+import vid3d  # noqa: F401  (zlib before pycolmap)
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO.parent / "shared" / "data"
+
+
+def _device() -> str:
+    import torch
+
+    return f"torch {torch.__version__}, {'cuda ' + torch.cuda.get_device_name() if torch.cuda.is_available() else 'cpu'}, {torch.get_num_threads()} threads"
+
+
+def load_hololens():
+    import cv2
+
+    root = DATA / "hololens_dvmvs"
+    files = sorted((root / "images").glob("*.png"))
+    rgb = np.stack([cv2.imread(str(f))[..., ::-1] for f in files])
+    depth = np.stack([cv2.imread(str(root / "depth" / f.name), cv2.IMREAD_UNCHANGED) for f in files]).astype(np.float32) / 1000
+    T = np.loadtxt(root / "poses.txt").reshape(-1, 4, 4)[: len(files)]
+    K = np.loadtxt(root / "K.txt").reshape(3, 3)
+    return np.ascontiguousarray(rgb), depth, T, K
+
+
+def load_video(path: Path, long_side: int = 480) -> np.ndarray:
+    import cv2
+
+    cap = cv2.VideoCapture(str(path))
+    frames = []
+    while True:
+        ok, f = cap.read()
+        if not ok:
+            break
+        h, w = f.shape[:2]
+        s = long_side / max(h, w)
+        frames.append(cv2.resize(f, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)[..., ::-1])
+    return np.ascontiguousarray(np.stack(frames))
+
+
+def run_clip(name, rgb, masks, workdir, sfm_cfg, prior_cfg, gt_T=None, gt_K=None, gt_depth=None, do_prior=True):
+    from vid3d.optimizer.metrics import evaluate_depth, intrinsics_metrics, trajectory_metrics
+    from vid3d.optimizer.prior import estimate_prior
+    from vid3d.optimizer.sfm import estimate_poses
+
+    T = rgb.shape[0]
+    row = {"clip": name, "frames": T, "size": list(rgb.shape[1:3])}
+    t0, c0 = time.perf_counter(), time.process_time()
+    poses = estimate_poses(rgb, masks, sfm_cfg, workdir / name)
+    row["sfm_s_per_frame"] = (time.perf_counter() - t0) / T
+    row["sfm_cpu_s_per_frame"] = (time.process_time() - c0) / T  # this process's CPU time (all threads)
+    row["registered"] = int(poses.registered.sum())
+    row["posed"] = T
+    row["filled"] = poses.report["filled"]
+    row["rotation_only"] = poses.report["rotation_only"]
+    row["focal"] = float(poses.K[0, 0])
+    if gt_T is not None:
+        tr = trajectory_metrics(poses.T_world_camera, gt_T)
+        row.update(ate=tr.ate_rmse, ate_pct=tr.ate_percent_of_path, rpe_t=tr.rpe_translation, rpe_r_deg=tr.rpe_rotation_deg)
+    if gt_K is not None:
+        row["focal_err_pct"] = 100 * intrinsics_metrics(poses.K, gt_K).focal_rel_error
+        row["focal_gt"] = float(gt_K[0, 0])
+    if do_prior:
+        t0, c0 = time.perf_counter(), time.process_time()
+        prior = estimate_prior(rgb, poses, prior_cfg, masks=masks)
+        row["prior_s_per_frame"] = (time.perf_counter() - t0) / T
+        row["prior_cpu_s_per_frame"] = (time.process_time() - c0) / T
+        row["prior_filled_pct"] = 100 * prior.report.get("fraction_filled", float("nan"))
+        if gt_depth is not None:
+            rep = evaluate_depth(prior.depth, gt_depth, dynamic_mask=masks)
+            row.update(prior_absrel=rep.overall.abs_rel, prior_delta1=rep.overall.delta1)
+            conf = (prior.confidence >= prior_cfg.min_confidence) & (gt_depth > 0)
+            s = rep.scale
+            row["prior_absrel_confident"] = float(np.mean(np.abs(s * prior.depth[conf] - gt_depth[conf]) / gt_depth[conf]))
+    return row
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="synthetic static clip and hololens only")
+    ap.add_argument("--workdir", type=Path, default=Path("/tmp/vid3d_bench_poses"))
+    ap.add_argument("--sfm", default="standard", help="SfmConfig preset")
+    ap.add_argument("--prior", default="standard", help="PriorConfig preset")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    from vid3d.optimizer.prior import PriorConfig
+    from vid3d.optimizer.sfm import SfmConfig
+    from vid3d.synthetic import SceneConfig, make_clip
+
+    sfm_cfg = SfmConfig.preset(args.sfm)
+    prior_cfg = PriorConfig.preset(args.prior).replace(backend="geometric")
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for preset in ("static",) if args.quick else ("static", "dynamic"):
+        clip = make_clip(SceneConfig.preset(preset))
+        masks = clip.dynamic_mask if clip.dynamic_mask.any() else None
+        rows.append(run_clip(f"synthetic_{preset}", clip.rgb, masks, args.workdir, sfm_cfg, prior_cfg,
+                             clip.T_world_camera, clip.K, clip.depth))
+    if (DATA / "hololens_dvmvs").is_dir():
+        rgb, depth, T, K = load_hololens()
+        rows.append(run_clip("hololens_dvmvs", rgb, None, args.workdir, sfm_cfg, prior_cfg, T, K, depth))
+    else:
+        print("(../shared/data absent: real clips skipped)", file=sys.stderr)
+    if not args.quick:
+        for name, path in (("bear", DATA / "video_cotracker_bear" / "bear.mp4"),
+                           ("rollercoaster", DATA / "video_davis_rollercoaster" / "davis_rollercoaster.mp4")):
+            if path.exists():
+                rows.append(run_clip(name, load_video(path), None, args.workdir, sfm_cfg, prior_cfg, do_prior=False))
+
+    cols = ["clip", "frames", "registered", "posed", "rotation_only", "ate_pct", "rpe_r_deg", "focal", "focal_gt",
+            "focal_err_pct", "prior_absrel", "prior_delta1", "prior_absrel_confident", "prior_filled_pct",
+            "sfm_s_per_frame", "sfm_cpu_s_per_frame", "prior_s_per_frame", "prior_cpu_s_per_frame"]
+    print(f"device: {_device()}")
+    print(" | ".join(cols))
+    for r in rows:
+        print(" | ".join(f"{r[c]:.3g}" if isinstance(r.get(c), float) else str(r.get(c, "-")) for c in cols))
+    for r in rows:
+        n = len(r["filled"])
+        r["filled"] = {m: sum(1 for v in r["filled"].values() if v == m) for m in set(r["filled"].values())} if n else {}
+    print(json.dumps({"benchmark": "poses_prior", "device": _device(), "rows": rows}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -47,9 +47,17 @@ class TrainConfig:
     """Adam learning rate of the offline residual depth net. The reference uses 1e-6 for a
     pretrained MiDaS; our net starts from zero output (depth = prior), so it needs a larger rate."""
     scale_lr: float = 3e-3
-    """Adam learning rate of the per-frame log-scale of the depth (one scalar per frame)."""
+    """Adam learning rate of the per-frame log-scale and coarse log-offset grid of the depth."""
     betas: tuple[float, float] = (0.5, 0.9)
     """Adam betas (reference: (0.5, 0.9))."""
+    warmup_trains_scale: bool = True
+    """Train the per-frame depth scales (T scalars) during warm-up too, so the MLP does not learn
+    motion that only compensates a wrong per-frame scale of the prior (the reference freezes all
+    depth in warm-up; it has no per-frame scale)."""
+    dynamic_depth_grad: float = 0.1
+    """Factor on the gradient that flow/disparity losses send to the depth of pixels on the dynamic
+    mask: there depth and scene flow trade off freely, so the object's depth follows the frame
+    scale and the prior's shape more than the ambiguous motion fit (1 = reference behaviour)."""
 
     # --- resolution and sampling (the CPU budget)
     train_long_side: int = 128
@@ -67,6 +75,10 @@ class TrainConfig:
     disp_weight: float = 100.0
     """Disparity-consistency weight on |d_ref/z_ij - d_ref/z~_j| with d_ref the median prior depth
     (unit-free; reference: 100 * |1/z - 1/z~| in its own depth units)."""
+    disp_kind: str = "ratio"
+    """``"ratio"``: max(z, z~)/min(z, z~) - 1 (reference's --use_disp_ratio; scale-free);
+    ``"inverse"``: d_ref |1/z - 1/z~| (reference default; measured to pull the clip's scale up by
+    several percent, since it shrinks as all depths grow)."""
     velocity_weight: float = 1.0
     """Constant-velocity (zero acceleration) weight; the 3-D difference is expressed in pixels at
     the median depth (fx / d_ref) so the weight is unit-free. Reference acc_mul = 1."""
@@ -80,6 +92,9 @@ class TrainConfig:
     # --- depth net
     depth_channels: tuple[int, ...] = (16, 32, 64, 128)
     """Encoder widths of the compact residual UNet (3 down-samplings)."""
+    offset_grid: tuple[int, int] = (3, 4)
+    """Per-frame coarse log-depth offset grid (rows, cols), bilinear over the image: the smooth,
+    frame-specific distortion of a monocular prior. (1, 1) = a per-frame scale only."""
     max_log_residual: float = 1.0
     """Bound of the per-pixel log-depth residual (tanh): depth stays within prior * e^(+-1) * scale."""
 
@@ -120,6 +135,8 @@ class TrainConfig:
             raise InputError(f"TrainConfig.gaps must be positive frame gaps, got {self.gaps}")
         if self.train_long_side < 16:
             raise InputError(f"TrainConfig.train_long_side must be >= 16, got {self.train_long_side}")
+        if self.disp_kind not in ("ratio", "inverse"):
+            raise InputError(f"TrainConfig.disp_kind must be 'ratio' or 'inverse', got {self.disp_kind!r}")
         if not 0.0 <= self.dynamic_sample_fraction <= 1.0:
             raise InputError(f"TrainConfig.dynamic_sample_fraction must be in [0, 1], "
                              f"got {self.dynamic_sample_fraction}")

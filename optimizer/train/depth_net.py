@@ -2,9 +2,11 @@
 
 Offline (no learned prior weights on disk) the depth of frame i is
 
-    log z_i(x) = log z_prior_i(x) + s_i + r_i(x),   r_i = m * tanh(UNet([rgb_i, log z_prior_i]) / m)
+    log z_i(x) = log z_prior_i(x) + s_i + g_i(x) + r_i(x),   r_i = m * tanh(UNet([rgb_i, log z_prior_i]) / m)
 
-with a per-frame log-scale ``s_i`` (the reference's optional per-frame embedding) and a compact
+with a per-frame log-scale ``s_i`` (the reference's optional per-frame embedding), a per-frame
+coarse log-offset grid ``g_i`` (bilinear over the image, corners at the image corners: the smooth,
+frame-specific distortion a monocular prior has, which an image-conditioned net cannot know) and a
 UNet residual ``r_i`` whose last layer starts at zero: at step 0 the model *is* the prior (it is
 fitted to the prior by construction), then training bends it. The UNet runs at training
 resolution; at the end its residual is upsampled and applied to the full-resolution prior, so the
@@ -73,14 +75,24 @@ def normalise_inputs(rgb: torch.Tensor, log_prior: torch.Tensor) -> torch.Tensor
 
 
 class ResidualDepthModel(nn.Module):
-    """Per-frame log-scale ``s (T,)`` + UNet log-depth residual over the prior."""
+    """Per-frame log-scale ``s (T,)``, coarse log-offset grid ``(T, gh, gw)`` + UNet residual over the prior."""
 
     def __init__(self, num_frames: int, *, channels: tuple[int, ...] = (16, 32, 64, 128),
-                 max_log_residual: float = 1.0) -> None:
+                 max_log_residual: float = 1.0, grid: tuple[int, int] = (3, 4)) -> None:
         super().__init__()
         self.unet = ResidualUNet(4, channels)
         self.log_scale = nn.Parameter(torch.zeros(num_frames))
+        self.log_grid = nn.Parameter(torch.zeros(num_frames, 1, max(1, grid[0]), max(1, grid[1])))
         self.max_log_residual = float(max_log_residual)
+
+    def frame_offset(self, frames: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        """``s_i + g_i(x)``: per-frame log-depth offset ``(B, h, w)`` at image size ``size``."""
+        g = self.log_grid[frames]
+        if g.shape[-2:] == (1, 1):
+            g = g.expand(-1, -1, *size)
+        else:
+            g = F.interpolate(g, size=size, mode="bilinear", align_corners=True)
+        return self.log_scale[frames][:, None, None] + g[:, 0]
 
     def residual(self, rgb: torch.Tensor, log_prior: torch.Tensor) -> torch.Tensor:
         """Bounded log-depth residual ``r (B, 1, h, w)`` of rgb ``(B, 3, h, w)``, log prior ``(B, 1, h, w)``."""
@@ -90,15 +102,16 @@ class ResidualDepthModel(nn.Module):
     def log_depth(self, frames: torch.Tensor, rgb: torch.Tensor, log_prior: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(log z (B, h, w), r (B, h, w))`` for frame indices ``frames (B,)`` at training resolution."""
         r = self.residual(rgb, log_prior)[:, 0]
-        return log_prior[:, 0] + self.log_scale[frames][:, None, None] + r, r
+        return log_prior[:, 0] + self.frame_offset(frames, tuple(log_prior.shape[-2:])) + r, r
 
     @torch.no_grad()
     def full_resolution_depth(self, frame: int, rgb: torch.Tensor, log_prior: torch.Tensor,
                               prior_full: torch.Tensor) -> torch.Tensor:
-        """Depth ``(H, W)`` = prior_full ``(H, W)`` * exp(s + upsampled residual of the low-res inputs)."""
+        """Depth ``(H, W)`` = prior_full ``(H, W)`` * exp(s + g + upsampled residual of the low-res inputs)."""
         r = self.residual(rgb[None], log_prior[None])  # (1, 1, h, w)
         r_up = F.interpolate(r, size=prior_full.shape[-2:], mode="bilinear", align_corners=False)[0, 0]
-        return prior_full * torch.exp(self.log_scale[frame] + r_up)
+        off = self.frame_offset(torch.tensor([frame], device=r.device), tuple(prior_full.shape[-2:]))[0]
+        return prior_full * torch.exp(off + r_up)
 
 
 class PretrainedDepthWrapper(nn.Module):

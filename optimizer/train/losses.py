@@ -85,6 +85,18 @@ def disparity_loss(z_ij: torch.Tensor, z_tilde_j: torch.Tensor, mask: torch.Tens
     return masked_mean((disp_a - disp_b).abs(), mask)
 
 
+def disparity_ratio_loss(z_ij: torch.Tensor, z_tilde_j: torch.Tensor, mask: torch.Tensor, *,
+                         z_min: float) -> torch.Tensor:
+    """Scale-free disparity consistency ``mean_M (max(z_ij, z~_j) / min(z_ij, z~_j) - 1)``.
+
+    The reference's ``--use_disp_ratio`` form. Unlike ``|1/z - 1/z~|`` it does not shrink when
+    every depth grows, so it does not pull the whole clip's scale up. Shapes ``(...)``.
+    """
+    a = torch.clamp(z_ij, min=z_min)
+    b = torch.clamp(z_tilde_j, min=z_min)
+    return masked_mean(torch.maximum(a, b) / torch.minimum(a, b) - 1.0, mask)
+
+
 def constant_velocity_loss(sf_t: torch.Tensor, sf_next: torch.Tensor, *, px_per_unit: float) -> torch.Tensor:
     """Zero-acceleration term ``mean |SF(X + SF(X, t), t + 1/N) - SF(X, t)|`` over all points and 3 comps.
 

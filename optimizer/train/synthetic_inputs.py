@@ -3,10 +3,12 @@
 Used by ``tests/test_train_*.py`` and ``benchmarks/consistency.py`` until (and beside) the part-1
 pipeline. The ground truth enters ONLY as poses, K and the prior's source, degraded explicitly:
 
-    prior_t(x) = z_gt_t(x) * s_t * exp(a_t . [1, u, v, u v] + noise_t(x))
+    prior_t(x) = z_gt_t(x) * s_t * exp(a_t . [u, v, u v] + b_t(x) + noise_t(x))
 
 with a per-frame scale ``s_t = exp(U(-scale, scale))``, a low-frequency log-distortion (bilinear
-ramp, |a| up to ``distortion``) and multiplicative noise (``noise`` std, blurred over 3 px). Flows
+ramp, |a| up to ``distortion``, plus a smooth random field b_t: Gaussian-blurred noise, sigma =
+min(H, W) / 6, std ``distortion / 2``; so it is NOT in the span of the trainer's coarse offset grid)
+and multiplicative noise (``noise`` std, blurred over ~1 px). Flows
 are either exact (``clip.optical_flow``) or estimated by OpenCV DIS with a forward-backward check.
 """
 
@@ -32,7 +34,9 @@ def degraded_prior(depth: np.ndarray, *, seed: int = 0, scale: float = 0.15, dis
         a = rng.uniform(-distortion, distortion, size=3)
         n = rng.normal(0.0, noise, size=(H, W)).astype(np.float32)
         n = cv2.GaussianBlur(n, (0, 0), 1.0) * 2.0  # blurred, std restored roughly
-        out[t] = depth[t] * np.exp(s + a[0] * u + a[1] * v + a[2] * u * v + n)
+        b = cv2.GaussianBlur(rng.normal(size=(H, W)).astype(np.float32), (0, 0), min(H, W) / 6.0)
+        b = b / (b.std() + 1e-12) * distortion / 2
+        out[t] = depth[t] * np.exp(s + a[0] * u + a[1] * v + a[2] * u * v + b + n)
     return out
 
 

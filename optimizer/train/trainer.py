@@ -74,14 +74,15 @@ class Trainer:
         T = clip.rgb.shape[0]
         torch.manual_seed(cfg.seed)
         self.depth = ResidualDepthModel(T, channels=cfg.depth_channels,
-                                        max_log_residual=cfg.max_log_residual).to(device)
+                                        max_log_residual=cfg.max_log_residual,
+                                        grid=cfg.offset_grid).to(device)
         mlp = SceneFlowMLP(width=cfg.mlp_width, n_layers=cfg.mlp_layers, n_freq=cfg.n_freq,
                            sf_mag_div=cfg.sf_mag_div)
         self.sf = SceneFlowField(mlp, centre=clip.centre.cpu(), extent=clip.extent, num_frames=T).to(device)
         self.opt_mlp = torch.optim.Adam(self.sf.parameters(), lr=cfg.mlp_lr, betas=cfg.betas, foreach=True)
         self.opt_depth = torch.optim.Adam(
             [{"params": self.depth.unet.parameters(), "lr": cfg.depth_lr},
-             {"params": [self.depth.log_scale], "lr": cfg.scale_lr}], betas=cfg.betas, foreach=True)
+             {"params": [self.depth.log_scale, self.depth.log_grid], "lr": cfg.scale_lr}], betas=cfg.betas, foreach=True)
         self.step = 0
         self.history: dict[str, list[float]] = {k: [] for k in LOSS_NAMES}
         self.z_min = 1e-3 * clip.d_ref
@@ -126,8 +127,14 @@ class Trainer:
         fr = torch.as_tensor(frames, device=dev)
         autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if cfg.mixed_precision and dev.type == "cuda"
                     else contextlib.nullcontext())
-        with torch.set_grad_enabled(not warm), autocast:
-            log_z, r = self.depth.log_depth(fr, clip.rgb[fr], clip.log_prior[fr])
+        train_scale = not warm or cfg.warmup_trains_scale
+        with torch.set_grad_enabled(train_scale), autocast:
+            if warm:  # the UNet is frozen in warm-up; at most the per-frame scales train
+                with torch.no_grad():
+                    r = self.depth.residual(clip.rgb[fr], clip.log_prior[fr])[:, 0]
+                log_z = clip.log_prior[fr][:, 0] + self.depth.frame_offset(fr, clip.size) + r
+            else:
+                log_z, r = self.depth.log_depth(fr, clip.rgb[fr], clip.log_prior[fr])
         log_z, r = log_z.float(), r.float()
         z = torch.exp(log_z)  # (F, h, w)
         fi = torch.as_tensor([pos[i] for i, _ in pairs], device=dev)
@@ -141,6 +148,12 @@ class Trainer:
 
         uv_i = self.uv_grid[pix_t]  # (B, n, 2)
         z_i = z[fi].flatten(1).gather(1, pix_t)  # (B, n)
+        dyn_i = None
+        if clip.dynamic is not None:
+            dyn_i = clip.dynamic[fi].flatten(1).gather(1, pix_t)  # (B, n) bool
+            if cfg.dynamic_depth_grad != 1.0:  # same value, scaled gradient on moving pixels
+                g = torch.where(dyn_i, cfg.dynamic_depth_grad, 1.0)
+                z_i = z_i.detach() + g * (z_i - z_i.detach())
         X_i = L.unproject_pixels(uv_i, z_i, clip.K, clip.T_world_camera[ti])  # (B, n, 3)
         t_i = self.sf.time_of(ti)[:, None, None].expand(P, n, 1)
         steps = gaps[:, None].expand(P, n)
@@ -152,10 +165,13 @@ class Trainer:
         flow_pred, z_ij = L.projected_flow(X_i, S, uv_i, clip.K, clip.T_world_camera[tj], z_min=self.z_min)
         # z~_j(x + f_ij): depth of frame j at the flow target
         z_tilde = L.sample_bilinear(z[fj][:, None], uv_i + flow_obs)[..., 0]
+        if dyn_i is not None and cfg.dynamic_depth_grad != 1.0:
+            z_tilde = z_tilde.detach() + g * (z_tilde - z_tilde.detach())
         M = valid & (z_ij > self.z_min) & torch.isfinite(z_ij)
         out = {
             "flow": L.flow_loss(flow_pred, flow_obs, M, kind="l2" if warm else "l1"),
-            "disp": L.disparity_loss(z_ij, z_tilde, M, d_ref=clip.d_ref, z_min=self.z_min),
+            "disp": (L.disparity_ratio_loss(z_ij, z_tilde, M, z_min=self.z_min) if cfg.disp_kind == "ratio"
+                     else L.disparity_loss(z_ij, z_tilde, M, d_ref=clip.d_ref, z_min=self.z_min)),
         }
         out["flow_px"] = L.masked_mean((flow_pred - flow_obs).norm(dim=-1), M).detach()
         zero = torch.zeros((), device=dev)
@@ -165,8 +181,8 @@ class Trainer:
             out["velocity"] = L.constant_velocity_loss(sf0, sf1, px_per_unit=clip.px_per_unit)
         else:
             out["velocity"] = zero
-        if clip.dynamic is not None and cfg.static_weight > 0:
-            static = ~clip.dynamic[fi].flatten(1).gather(1, pix_t)
+        if dyn_i is not None and cfg.static_weight > 0:
+            static = ~dyn_i
             out["static"] = L.static_flow_loss(sf0, static, px_per_unit=clip.px_per_unit)
         else:
             out["static"] = zero
@@ -189,8 +205,8 @@ class Trainer:
         self.opt_depth.zero_grad(set_to_none=True)
         out["total"].backward()
         self.opt_mlp.step()
-        if not warm:
-            self.opt_depth.step()
+        if not warm or self.cfg.warmup_trains_scale:
+            self.opt_depth.step()  # in warm-up only the scales have gradients
         vals = {k: float(v.detach()) for k, v in out.items()}
         for k in LOSS_NAMES:
             self.history[k].append(vals[k])

@@ -61,7 +61,7 @@ class MaskConfig:
     vote: float = 0.3
     temporal_radius: int = 1
     min_area_fraction: float = 0.002
-    max_points: int = 4000
+    max_points: int = 1500
     prepose_dilate_fraction: float = 0.01
     segmenter: str = "none"
     seed: int = 0
@@ -77,7 +77,7 @@ class MaskConfig:
     @staticmethod
     def preset(name: str) -> "MaskConfig":
         """``draft``, ``standard`` or ``best`` (the learned segmenter joins when its weights are local)."""
-        presets = {"draft": MaskConfig(max_points=2000), "standard": MaskConfig(), "best": MaskConfig(segmenter="auto")}
+        presets = {"draft": MaskConfig(max_points=800), "standard": MaskConfig(), "best": MaskConfig(segmenter="auto")}
         if name not in presets:
             raise InputError(f"unknown MaskConfig preset {name!r}; expected one of {sorted(presets)}")
         return presets[name]
@@ -123,7 +123,7 @@ def sampson_distance(F: np.ndarray, x_i: np.ndarray, x_j: np.ndarray) -> np.ndar
     return np.sqrt(num / np.maximum(den, 1e-12))
 
 
-def epipolar_residual(flow: np.ndarray, valid: np.ndarray, *, max_points: int = 4000, seed: int = 0
+def epipolar_residual(flow: np.ndarray, valid: np.ndarray, *, max_points: int = 1500, seed: int = 0
                       ) -> tuple[np.ndarray, str]:
     """Residual (px) ``(H, W)`` of a flow field ``(H, W, 2)`` against a robust two-view model fitted to it.
 

@@ -82,7 +82,7 @@ class TrainConfig:
     velocity_weight: float = 1.0
     """Constant-velocity (zero acceleration) weight; the 3-D difference is expressed in pixels at
     the median depth (fx / d_ref) so the weight is unit-free. Reference acc_mul = 1."""
-    static_weight: float = 0.1
+    static_weight: float = 1.0
     """L1 weight on scene flow outside the dynamic mask (pixels at median depth); 0 = reference
     behaviour (no static term). Used only when a dynamic mask is given."""
     residual_weight: float = 0.01
@@ -120,7 +120,9 @@ class TrainConfig:
     mixed_precision: bool = False
     """bf16 autocast of the depth net on CUDA only (CPU bf16 measured slower here); MLP stays fp32."""
     num_threads: int = 0
-    """torch CPU threads (0 = leave torch's default)."""
+    """torch CPU threads during training (0 = leave torch's default; restored afterwards). On a
+    shared, oversubscribed CPU 1 thread avoids OpenMP spin-wait stalls (measured 10x+ slowdowns
+    with 2 threads at load 5 on 2 cores)."""
 
     name: str = field(default="custom", compare=False)
 

@@ -232,8 +232,17 @@ def train_consistent_depth(inputs: TrainInputs, config: TrainConfig | None = Non
         raise InputError(f"inputs must be a TrainInputs, got {type(inputs).__name__}")
     inputs.validate()
     dev = resolve_device(device)
+    threads_before = torch.get_num_threads()
     if cfg.num_threads > 0:
         torch.set_num_threads(cfg.num_threads)
+    try:
+        return _train(inputs, cfg, dev, checkpoint_dir, resume, progress, on_step)
+    finally:
+        torch.set_num_threads(threads_before)
+
+
+def _train(inputs: TrainInputs, cfg: TrainConfig, dev: torch.device, checkpoint_dir, resume: bool,
+           progress: bool, on_step) -> TrainResult:
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     pairs = make_pairs(inputs.num_frames, cfg.gaps, inputs.flows.keys())

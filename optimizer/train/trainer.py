@@ -34,7 +34,7 @@ from vid3d.optimizer.train.pairs import batch_indices, make_pairs, sample_pixels
 from vid3d.optimizer.train.scene_flow import SceneFlowField, SceneFlowMLP
 
 CHECKPOINT_NAME = "train_state.pt"
-LOSS_NAMES = ("total", "flow", "disp", "velocity", "static", "residual", "flow_px")
+LOSS_NAMES = ("total", "flow", "disp", "velocity", "static", "residual", "anchor", "flow_px")
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -191,7 +191,12 @@ class Trainer:
             out["residual"] = L.residual_loss(r, w)
         else:
             out["residual"] = zero
-        out["total"] = (cfg.flow_weight * out["flow"] + cfg.disp_weight * out["disp"]
+        if cfg.scale_anchor_weight > 0:
+            mean_offset = self.depth.log_scale.mean() + self.depth.log_grid.mean()
+            out["anchor"] = mean_offset.square()
+        else:
+            out["anchor"] = zero
+        out["total"] = (cfg.scale_anchor_weight * out["anchor"] + cfg.flow_weight * out["flow"] + cfg.disp_weight * out["disp"]
                         + cfg.velocity_weight * out["velocity"] + cfg.static_weight * out["static"]
                         + cfg.residual_weight * out["residual"])
         return out

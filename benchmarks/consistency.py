@@ -1,0 +1,140 @@
+"""Consistency training, before (prior) vs after (refined): depth accuracy, temporal consistency, cost.
+
+Cases: the synthetic ``dynamic`` and ``static`` clips (vid3d.synthetic, 180x320, 24 frames) and
+``../shared/data/hololens_dvmvs`` (real, static, 36 frames, downscaled 2x to 270x180; skipped when
+absent).
+
+Inputs (stated, not the part-1 pipeline yet): GT poses and K; a DEGRADED GT prior,
+``vid3d.optimizer.train.synthetic_inputs.degraded_prior`` (per-frame scale +-15 %, smooth
+log-distortion up to +-10 % plus a smooth random field, 2 % noise; on HoloLens the GT holes are first
+filled from the nearest valid pixel); optical flow from OpenCV DIS (``--flow dis``, default) or exact
+(``--flow gt``, synthetic only), fwd-bwd validity; the GT dynamic mask on the synthetic clip.
+
+Metrics (``vid3d.optimizer.metrics``, no alignment: the prior and poses share units):
+AbsRel and delta1 overall / static / dynamic, temporal consistency = mean relative disagreement of
+consecutive depth maps reprojected with the poses (static pixels), seconds per frame of training at
+the preset, peak RSS (resource.getrusage) and peak Python-heap (tracemalloc) of the run.
+
+    .venv/bin/python benchmarks/consistency.py [--preset standard] [--flow dis] [--cases dynamic,static,hololens]
+
+Prints a table and one JSON line (``CONSISTENCY_JSON {...}``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+
+import vid3d  # noqa: F401  (zlib first)
+from vid3d.optimizer.metrics import depth_metrics, temporal_consistency
+from vid3d.optimizer.train import TrainConfig, TrainInputs, train_consistent_depth
+from vid3d.optimizer.train.synthetic_inputs import degraded_prior, dis_flows, flows_for
+
+STATIC_MASK = True  # HoloLens is static: the all-static mask part 1 would report (--no-static-mask: None)
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def synthetic_case(name: str, flow: str):
+    from vid3d.synthetic import SceneConfig, make_clip
+
+    clip = make_clip(SceneConfig.preset(name))
+    prior = degraded_prior(clip.depth, seed=0)
+    flows = dis_flows(clip.rgb) if flow == "dis" else flows_for(clip.num_frames, (1, 2, 4, 6, 8), clip.optical_flow)
+    mask = clip.dynamic_mask if clip.dynamic_mask.any() else None
+    inputs = TrainInputs(rgb=clip.rgb, K=clip.K, T_world_camera=clip.T_world_camera, prior_depth=prior,
+                         flows=flows, dynamic_mask=mask)
+    return inputs, clip.depth, clip.dynamic_mask
+
+
+def hololens_case():
+    import cv2
+    from scipy import ndimage
+
+    from vid3d.formats.conventions import scale_intrinsics
+    from vid3d.formats.datasets import read_hololens_dvmvs
+
+    seq = read_hololens_dvmvs(SHARED / "hololens_dvmvs")
+    H, W = seq.height // 2, seq.width // 2
+    rgb = np.stack([cv2.resize(im, (W, H), interpolation=cv2.INTER_AREA) for im in seq.rgb])
+    gt = np.stack([cv2.resize(d, (W, H), interpolation=cv2.INTER_NEAREST) for d in seq.depth])
+    K = scale_intrinsics(np.asarray(seq.K_at(0), np.float64), W / seq.width, H / seq.height)
+    filled = np.empty_like(gt)
+    for t in range(len(gt)):  # nearest valid GT pixel into the holes, then degrade
+        idx = ndimage.distance_transform_edt(gt[t] <= 0, return_distances=False, return_indices=True)
+        filled[t] = gt[t][tuple(idx)]
+    prior = degraded_prior(filled, seed=0)
+    inputs = TrainInputs(rgb=rgb, K=K, T_world_camera=seq.T_world_camera, prior_depth=prior,
+                         flows=dis_flows(rgb), dynamic_mask=np.zeros(gt.shape, bool) if STATIC_MASK else None)
+    return inputs, gt, np.zeros(gt.shape, bool)
+
+
+def measure(name: str, inputs: TrainInputs, gt: np.ndarray, dyn: np.ndarray, cfg: TrainConfig, device: str) -> dict:
+    tracemalloc.start()
+    t0 = time.perf_counter()
+    res = train_consistent_depth(inputs, cfg, device=device, progress=False)
+    wall = time.perf_counter() - t0
+    _, py_peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    T = inputs.num_frames
+    row = {"case": name, "frames": T, "size": f"{gt.shape[2]}x{gt.shape[1]}", "device": res.report["device"],
+           "preset": cfg.name, "s_per_frame": wall / T, "s_per_step": res.timings["s_per_step"],
+           "train_s": wall, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+           "py_heap_peak_mb": py_peak / 2**20}
+    for tag, d in (("prior", inputs.prior_depth), ("refined", res.depth)):
+        for region, m in (("all", None), ("static", ~dyn), ("dynamic", dyn if dyn.any() else None)):
+            if region == "dynamic" and m is None:
+                continue
+            dm = depth_metrics(d, gt, m)
+            row[f"{tag}_absrel_{region}"] = dm.abs_rel
+            row[f"{tag}_delta1_{region}"] = dm.delta1
+        tc = temporal_consistency(d, inputs.K, inputs.T_world_camera, static_mask=~dyn)
+        row[f"{tag}_temporal"] = tc.mean_rel
+    row["timings"] = {k: round(v, 3) for k, v in res.timings.items()}
+    row["mean_confidence"] = float(res.confidence.mean())
+    row["flow_px_first_last"] = [res.report["flow_px_first10"], res.report["flow_px_last10"]]
+    return row
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--preset", default="standard")
+    ap.add_argument("--flow", default="dis", choices=("dis", "gt"))
+    ap.add_argument("--cases", default="dynamic,static,hololens")
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
+    args = ap.parse_args(argv)
+    cfg = TrainConfig.preset(args.preset, num_threads=args.threads)
+    rows = []
+    for case in args.cases.split(","):
+        if case == "hololens":
+            if not (SHARED / "hololens_dvmvs").is_dir():
+                print("hololens: ../shared/data/hololens_dvmvs absent, skipped")
+                continue
+            inputs, gt, dyn = hololens_case()
+        else:
+            inputs, gt, dyn = synthetic_case(case, args.flow)
+        rows.append(measure(case, inputs, gt, dyn, cfg, args.device))
+        print(f"done {case}: {rows[-1]['train_s']:.0f} s", file=sys.stderr)
+    print(f"inputs: GT poses + K, degraded GT prior (scale +-15%, smooth distortion, 2% noise), "
+          f"flow={args.flow}, preset={args.preset}")
+    cols = ["absrel_all", "delta1_all", "absrel_static", "absrel_dynamic", "delta1_dynamic", "temporal"]
+    print(f"{'case':10s} {'what':8s} " + " ".join(f"{c:>14s}" for c in cols))
+    for r in rows:
+        for tag in ("prior", "refined"):
+            vals = [r.get(f"{tag}_{c}", float("nan")) for c in cols]
+            print(f"{r['case']:10s} {tag:8s} " + " ".join(f"{v:14.4f}" for v in vals))
+        print(f"{'':10s} cost     {r['s_per_frame']:.2f} s/frame ({r['s_per_step']:.3f} s/step, {r['frames']} frames "
+              f"{r['size']}, {r['device']}), peak RSS {r['peak_rss_mb']:.0f} MB, py heap {r['py_heap_peak_mb']:.0f} MB")
+    print("CONSISTENCY_JSON " + json.dumps({"preset": args.preset, "flow": args.flow, "rows": rows}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

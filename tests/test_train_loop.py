@@ -46,7 +46,7 @@ def dynamic_run():
 
     clip = make_clip(SceneConfig.preset("tiny_dynamic"))
     inputs = inputs_from_synthetic(clip, flow="gt", gaps=(1, 2, 4))
-    cfg = TrainConfig.preset("draft", gaps=(1, 2, 4), **FAST)
+    cfg = TrainConfig.preset("draft", gaps=(1, 2, 4), **{**FAST, "joint_steps": 170})
     res = train_consistent_depth(inputs, cfg, device="cpu", progress=False)
     return clip, inputs, res
 
@@ -93,7 +93,7 @@ def test_dynamic_scene_flow(dynamic_run):
     static_speed = np.linalg.norm(sf[~dyn & seen], axis=-1).mean()
     dyn_err = np.linalg.norm((sf - gt)[dyn], axis=-1).mean()
     # static pixels: < 25 % of the objects' speed; moving objects: error < 60 % of their speed
-    # (tiny clip, 120 steps at 32 px: tolerances for a test, the benchmark measures the real figure)
+    # (tiny clip, 200 steps at 32 px: tolerances for a test, the benchmark measures the real figure)
     assert static_speed < 0.25 * gt_speed, (static_speed, gt_speed)
     assert dyn_err < 0.6 * gt_speed, (dyn_err, gt_speed)
     # and the depth improves over the prior overall

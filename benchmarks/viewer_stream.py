@@ -25,8 +25,6 @@ import argparse
 import json
 import os
 import platform
-import random
-import socket
 import subprocess
 import sys
 import tempfile
@@ -39,6 +37,7 @@ import numpy as np
 import vid3d  # noqa: F401  (zlib first)
 from vid3d.formats.bundle import write_bundle
 from vid3d.formats.conventions import make_K, make_T
+from vid3d.viewer.app.config import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -72,16 +71,6 @@ def analytic_capture(path: Path, *, height: int, width: int, frames: int, codec:
     return path
 
 
-def free_port() -> int:
-    for _ in range(100):
-        port = random.randint(20000, 60000)
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-                return port
-            except OSError:
-                continue
-    raise RuntimeError("no free port")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import io
 import os
-import random
 import shutil
-import socket
 import time
 
 import numpy as np
 import pytest
+
+from vid3d.viewer.app.config import free_port
 
 import vid3d  # noqa: F401  (zlib first)
 
@@ -24,16 +24,6 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--d
 VIEWPORT = {"width": 1000, "height": 640}
 
 
-def _free_port() -> int:
-    for _ in range(50):
-        port = random.randint(20000, 60000)
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-                return port
-            except OSError:
-                continue
-    raise RuntimeError("no free port")
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +89,7 @@ def test_page_draws_the_cloud_and_the_slider_moves_time(browser, capture):
     from vid3d.viewer.app import ViewerConfig, ViewerSession
 
     clip, path = capture
-    session = ViewerSession(path, ViewerConfig(port=_free_port(), device="cpu"))  # defaults: frustums on
+    session = ViewerSession(path, ViewerConfig(port=free_port(), device="cpu"))  # defaults: frustums on
     session.start()
     page = browser.new_page(viewport=VIEWPORT)
     try:

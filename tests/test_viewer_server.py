@@ -4,14 +4,14 @@ and a real viser server driven through its GUI handles (the same callbacks a bro
 from __future__ import annotations
 
 import dataclasses
-import random
-import socket
 import subprocess
 import sys
 import time
 
 import numpy as np
 import pytest
+
+from vid3d.viewer.app.config import free_port
 
 import vid3d  # noqa: F401  (zlib first)
 from vid3d.formats.bundle import write_bundle
@@ -43,17 +43,6 @@ from vid3d.viewer.app.view_geometry import (
 # ---------------------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    """A free port in a random high range (viser also walks forward from a busy one)."""
-    for _ in range(50):
-        port = random.randint(20000, 60000)
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-                return port
-            except OSError:
-                continue
-    raise RuntimeError("no free port")
 
 
 @pytest.fixture(scope="module")

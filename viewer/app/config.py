@@ -144,3 +144,19 @@ VIEWER_PRESETS: dict[str, ViewerConfig] = {
     "full": ViewerConfig(filter=PointFilter(stride=1, max_points=2_000_000), background_max_points=3_000_000,
                          accumulate_max_points=3_000_000),
 }
+
+
+def free_port(host: str = "127.0.0.1", *, tries: int = 100) -> int:
+    """A port that is free on ``host`` right now, drawn from 20000-60000 (tests and benchmarks serve there)."""
+    import random
+    import socket
+
+    for _ in range(tries):
+        port = random.randint(20000, 60000)
+        with socket.socket() as s:
+            try:
+                s.bind((host, port))
+                return port
+            except OSError:
+                continue
+    raise RuntimeError(f"no free port on {host} after {tries} tries")

@@ -1,6 +1,7 @@
 """Consistency training, before (prior) vs after (refined): depth accuracy, temporal consistency, cost.
 
-Cases: the synthetic ``dynamic`` and ``static`` clips (vid3d.synthetic, 180x320, 24 frames) and
+Cases: the synthetic ``dynamic`` and ``static`` clips (vid3d.synthetic, 180x320, 24 frames; a
+number after the name sets the frame count, e.g. ``dynamic60``, pipeline inputs only) and
 ``../shared/data/hololens_dvmvs`` (real, static, 36 frames, downscaled 2x to 270x180; skipped when
 absent).
 
@@ -124,11 +125,19 @@ def pipeline_case(name: str, preset: str, device: str, work: Path) -> dict:
         gt = read_hololens_dvmvs(SHARED / "hololens_dvmvs")
         source = SHARED / "hololens_dvmvs" / "images"
     else:
-        from vid3d.formats.datasets import read_ground_truth
+        import dataclasses
+        import re
+
+        from vid3d.formats.datasets import from_synthetic
         from vid3d.synthetic import SceneConfig, make_clip
 
-        source = make_clip(SceneConfig.preset(name)).write_video(work / f"{name}.mp4")
-        gt = read_ground_truth(f"synthetic:{name}")
+        m = re.fullmatch(r"([a-z_]+?)(\d*)", name)  # "dynamic60": the dynamic preset with 60 frames
+        cfg = SceneConfig.preset(m.group(1))
+        if m.group(2):
+            cfg = cfg.replace(num_frames=int(m.group(2)))
+        clip = make_clip(cfg)
+        source = clip.write_video(work / f"{name}.mp4")
+        gt = dataclasses.replace(from_synthetic(clip), source=f"synthetic:{name}")
     out = work / f"{name}-{preset}.vid3d.h5"
     t0 = time.perf_counter()
     res = run_optimize(source, out, OptimizeConfig.preset(preset, device=device), force=True, progress=False)

@@ -115,6 +115,9 @@ def numpy_minimum_at_zbuffer(p_world, colors, cam):
     return rgb, depth
 
 
+_O3D_RENDERERS: dict = {}
+
+
 def open3d_renderer(p_world, colors, cam):
     """A closure rendering the points with open3d's OffscreenRenderer, or a string saying why not."""
     try:
@@ -123,7 +126,12 @@ def open3d_renderer(p_world, colors, cam):
     except Exception as exc:  # noqa: BLE001  (any import failure is a reason to report)
         return f"n/a: open3d does not import ({type(exc).__name__}: {str(exc).splitlines()[0][:80]})"
     try:
-        r = rendering.OffscreenRenderer(cam.width, cam.height)
+        # One renderer per resolution for the whole run: Filament aborts the process when a second
+        # OffscreenRenderer is made after the first was dropped with geometry still in its scene.
+        r = _O3D_RENDERERS.get((cam.width, cam.height))
+        if r is None:
+            r = _O3D_RENDERERS[(cam.width, cam.height)] = rendering.OffscreenRenderer(cam.width, cam.height)
+        r.scene.clear_geometry()
         pcd = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(p_world.astype(np.float64)))
         pcd.colors = o3d.utility.Vector3dVector(colors.astype(np.float64) / 255.0)
         mat = rendering.MaterialRecord()
@@ -236,6 +244,8 @@ def main(argv: list[str] | None = None) -> dict:
                    results=rows, splat_speedups=speedups,
                    targets=dict(cpu_vs_naive_numpy=5.0, h100_splat_points_per_s=2e9, h100_bokeh_fps_1080p_2M=30.0))
     print(json.dumps(summary, default=lambda x: None if isinstance(x, float) and math.isnan(x) else str(x)))
+    for r in _O3D_RENDERERS.values():  # empty scenes before Filament tears down (see open3d_renderer)
+        r.scene.clear_geometry()
     return summary
 
 

@@ -73,6 +73,7 @@ class Bundle:
         self.path = Path(path)
         load_hdf5plugin()
         self._file = h5py.File(self.path, "r")
+        self._present: dict[str, bool] = {}
         self.attrs: dict[str, Any] = {k: _plain(v) for k, v in self._file.attrs.items()}
         self.num_frames = int(self.attrs["num_frames"])
         self.height = int(self.attrs["height"])
@@ -90,7 +91,9 @@ class Bundle:
         """Whether the image dataset ``name`` (``depth``, ``prior``, ``scene_flow``...) is present."""
         if name not in IMAGE_FIELDS:
             raise InputError(f"unknown field {name!r}; expected one of {list(IMAGE_FIELDS)}")
-        return IMAGE_FIELDS[name].path in self._file
+        if name not in self._present:  # read-only file: look each path up once (h5py lookups allocate)
+            self._present[name] = IMAGE_FIELDS[name].path in self._file
+        return self._present[name]
 
     @property
     def fields(self) -> tuple[str, ...]:

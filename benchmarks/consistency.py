@@ -132,6 +132,9 @@ def pipeline_case(name: str, preset: str, device: str, work: Path) -> dict:
         from vid3d.synthetic import SceneConfig, make_clip
 
         m = re.fullmatch(r"([a-z_]+?)(\d*)", name)  # "dynamic60": the dynamic preset with 60 frames
+        if m is None:
+            raise SystemExit(f"error: case {name!r} is not a synthetic preset name (optionally followed by a "
+                             f"frame count, e.g. dynamic60) or hololens")
         cfg = SceneConfig.preset(m.group(1))
         if m.group(2):
             cfg = cfg.replace(num_frames=int(m.group(2)))
@@ -172,16 +175,16 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
     args = ap.parse_args(argv)
     cfg = TrainConfig.preset(args.preset, num_threads=args.threads)
+    if args.inputs == "pipeline" and args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     rows = []
     for case in args.cases.split(","):
         if case == "hololens" and not (SHARED / "hololens_dvmvs").is_dir():
             print("hololens: ../shared/data/hololens_dvmvs absent, skipped")
             continue
         if args.inputs == "pipeline":
-            if args.threads:
-                import torch
-
-                torch.set_num_threads(args.threads)
             rows.append(pipeline_case(case, args.preset, args.device, Path(args.workdir)))
             print(f"done {case}: {rows[-1]['wall_s']:.0f} s", file=sys.stderr)
             continue
@@ -191,24 +194,22 @@ def main(argv=None) -> int:
             inputs, gt, dyn = synthetic_case(case, args.flow)
         rows.append(measure(case, inputs, gt, dyn, cfg, args.device))
         print(f"done {case}: {rows[-1]['train_s']:.0f} s", file=sys.stderr)
-    if args.inputs == "pipeline":
-        print(f"inputs: the whole pipeline on the clip (SfM poses, DIS flow, automatic masks, geometric prior), "
-              f"preset={args.preset}; scored with vid3d eval (one median scale per sequence)")
-    else:
-        print(f"inputs: GT poses + K, degraded GT prior (scale +-15%, smooth distortion, 2% noise), "
-              f"flow={args.flow}, preset={args.preset}")
+    pipeline = args.inputs == "pipeline"
+    print("inputs: " + (f"the whole pipeline on the clip (SfM poses, DIS flow, automatic masks, geometric prior), "
+                        f"preset={args.preset}; scored with vid3d eval (one median scale per sequence)" if pipeline else
+                        f"GT poses + K, degraded GT prior (scale +-15%, smooth distortion, 2% noise), "
+                        f"flow={args.flow}, preset={args.preset}"))
     cols = ["absrel_all", "delta1_all", "absrel_static", "absrel_dynamic", "delta1_dynamic", "temporal"]
     print(f"{'case':10s} {'what':8s} " + " ".join(f"{c:>14s}" for c in cols))
     for r in rows:
         for tag in ("prior", "refined"):
             vals = [r.get(f"{tag}_{c}", float("nan")) for c in cols]
             print(f"{r['case']:10s} {tag:8s} " + " ".join(f"{v:14.4f}" for v in vals))
-        if args.inputs == "pipeline":
-            print(f"{'':10s} cost     {r['s_per_frame']:.2f} s/frame end to end, training {r['train_s_per_frame']:.2f} "
-                  f"s/frame ({r['frames']} frames {r['size']}, {r['device']}), peak RSS {r['peak_rss_mb']:.0f} MB")
-        else:
-            print(f"{'':10s} cost     {r['s_per_frame']:.2f} s/frame ({r['s_per_step']:.3f} s/step, {r['frames']} frames "
-                  f"{r['size']}, {r['device']}), peak RSS {r['peak_rss_mb']:.0f} MB, py heap {r['py_heap_peak_mb']:.0f} MB")
+        cost = (f"{r['s_per_frame']:.2f} s/frame end to end, training {r['train_s_per_frame']:.2f} s/frame" if pipeline
+                else f"{r['s_per_frame']:.2f} s/frame, {r['s_per_step']:.3f} s/step")
+        heap = "" if pipeline else f", py heap {r['py_heap_peak_mb']:.0f} MB"
+        print(f"{'':10s} cost     {cost} ({r['frames']} frames {r['size']}, {r['device']}), "
+              f"peak RSS {r['peak_rss_mb']:.0f} MB{heap}")
     print("CONSISTENCY_JSON " + json.dumps({"inputs": args.inputs, "preset": args.preset, "flow": args.flow,
                                             "rows": rows}, default=str))
     return 0

@@ -195,6 +195,21 @@ def zbuffer_keys(
     return out.reshape(H * W)
 
 
+def gather_rgba_uint8(colors: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """``(M, 4)`` float32 RGBA in [0, 1] of uint8 ``colors`` (N, 3) at ``index`` (M,) int64, -1 = none.
+
+    Each colour is packed with an opaque alpha into one int32 behind a transparent zero row, so the
+    gather is a 1-D int32 ``index_select`` (a (N, 3) byte-row gather is 4x slower on CPU) and the
+    conversion runs on contiguous bytes. The result is a (M, 4) buffer: callers slice ``[:, :3]``
+    (a strided view, not a copy).
+    """
+    table = torch.zeros((colors.shape[0] + 1, 4), dtype=torch.uint8, device=colors.device)
+    table[1:, :3] = colors
+    table[1:, 3] = 255
+    packed = table.view(torch.int32)[:, 0]
+    return packed.index_select(0, index + 1).view(torch.uint8).view(-1, 4).to(torch.float32).div_(255.0)
+
+
 def resolve_keys(
     keys: torch.Tensor, colors: torch.Tensor, background: torch.Tensor, H: int, W: int, *,
     coloured_background: bool = True,
@@ -208,13 +223,17 @@ def resolve_keys(
     words = keys.view(torch.int32).view(-1, 2)  # little-endian: (index, bits(z))
     index = words[:, 0].to(torch.int64)  # -1 where empty (point indices < 2^31)
     depth = torch.nan_to_num(words[:, 1].view(torch.float32), nan=0.0)
+    if colors.dtype == torch.uint8:
+        rgba = gather_rgba_uint8(colors, index)  # (H*W, 4), alpha 1 where a point landed, else 0
+        if coloured_background:  # known on the host: no device sync
+            rgba[:, :3].add_((1.0 - rgba[:, 3:]) * background)  # exact: x + 0 = x, 0 + bg = bg
+        return RenderResult(rgb=rgba[:, :3].reshape(H, W, 3), depth=depth.reshape(H, W), index=index.reshape(H, W))
     if colors.shape[0] == 0:
         rgb = background.expand(H * W, 3).clone()
     else:
-        c = colors.index_select(0, index.clamp_min(0))  # (H*W, 3), in the colours' dtype
-        rgb = c.to(torch.float32).div_(255.0) if c.dtype == torch.uint8 else c.to(torch.float32)
+        rgb = colors.index_select(0, index.clamp_min(0)).to(torch.float32)  # (H*W, 3)
         hit = (index >= 0).to(torch.float32)[:, None]
         rgb.mul_(hit)  # exact: x * 1 = x, x * 0 = 0
-        if coloured_background:  # known on the host: no device sync
-            rgb.add_((1.0 - hit) * background)  # exact: x + 0 = x, 0 + bg = bg
+        if coloured_background:
+            rgb.add_((1.0 - hit) * background)
     return RenderResult(rgb=rgb.reshape(H, W, 3), depth=depth.reshape(H, W), index=index.reshape(H, W))

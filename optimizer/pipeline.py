@@ -174,7 +174,7 @@ def _train(frames, flows, poses, masks, prior, config: OptimizeConfig, cache: St
            resume: bool, progress: bool):
     from vid3d.optimizer.train import TrainInputs, TrainResult, train_consistent_depth
 
-    train_cfg = config.train_config()
+    train_cfg = config.train_config().for_prior(prior.backend)
     inputs = TrainInputs(rgb=frames.rgb, K=poses.K, T_world_camera=poses.T_world_camera,
                          prior_depth=prior.depth, flows=flows.as_dict(), dynamic_mask=masks.masks,
                          prior_confidence=prior.confidence)

@@ -76,6 +76,7 @@ def test_static_scene_becomes_consistent(static_run):
     # the prior's per-frame scale errors (+-15 %) make consecutive frames disagree by several %;
     # after training they agree at least 2x better
     assert after.mean_rel < 0.5 * before.mean_rel, (before, after)
+    assert res.report["fusion_support_mean"] > 1  # static pixels were averaged over neighbouring views
     everywhere = clip.depth > 0
     assert _absrel(res.depth, clip.depth, everywhere) < 0.75 * _absrel(inputs.prior_depth, clip.depth, everywhere)
     # a static scene: scene flow stays small next to the camera's own motion per frame

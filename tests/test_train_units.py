@@ -243,6 +243,19 @@ def test_config_presets_and_errors():
         TrainConfig(pairs_per_step=0)
     with pytest.raises(Exception):
         TrainConfig().warmup_steps = 3  # frozen
+    with pytest.raises(InputError, match="fusion"):
+        TrainConfig(fusion_rel_tol=0)
+    with pytest.raises(InputError, match="fusion"):
+        TrainConfig(fusion_gaps=(0, 1))
+    assert TrainConfig(fusion_gaps=()).fusion_gaps == ()  # fusion off
+
+
+def test_config_adapts_to_the_prior_backend():
+    cfg = TrainConfig.preset("standard")
+    assert cfg.for_prior("geometric") is cfg  # multi-view prior: anchored residual, movers' depth kept
+    learned = cfg.for_prior("midas")
+    assert learned.residual_weight < cfg.residual_weight and learned.dynamic_depth_grad == 1.0
+    assert learned.total_steps == cfg.total_steps and learned.name == cfg.name
 
 
 def test_inputs_validation():

@@ -54,12 +54,14 @@ class TrainConfig:
     """Train the per-frame depth scales (T scalars) during warm-up too, so the MLP does not learn
     motion that only compensates a wrong per-frame scale of the prior (the reference freezes all
     depth in warm-up; it has no per-frame scale)."""
-    dynamic_depth_grad: float = 1.0
+    dynamic_depth_grad: float = 0.0
     """Factor on the gradient that flow/disparity losses send to the depth of pixels on the dynamic
-    mask: there depth and scene flow trade off freely, so the object's depth follows the frame
-    scale and the prior's shape more than the ambiguous motion fit. Default 1 = reference
-    behaviour: on the 24-frame synthetic dynamic clip (draft, GT flow) 0.1 gave moving-object
-    AbsRel 0.186, 1.0 gave 0.130 (prior 0.084)."""
+    mask. There depth and scene flow trade off freely (a camera at near-constant velocity cannot
+    tell a near, fast object from a far, slow one), and with a smooth depth net the movers' pull
+    bends the static depth around them. Measured on the demo clip's own inputs (draft preset,
+    geometric prior, static AbsRel 0.027): 1.0 (reference behaviour) gave 0.068 after training,
+    0.0 gave 0.062, 0.0 with ``dynamic_sample_fraction`` 0.1 and ``residual_weight`` 10 gave 0.0295.
+    Learned monocular priors (which carry an object's depth) use 1.0: see :meth:`for_prior`."""
 
     # --- resolution and sampling (the CPU budget)
     train_long_side: int = 128
@@ -68,8 +70,10 @@ class TrainConfig:
     pixels_per_pair: int = 768
     """Pixels of frame i sampled per pair for the scene-flow MLP (the MLP, chained up to 8 times,
     dominates CPU cost)."""
-    dynamic_sample_fraction: float = 0.3
-    """Share of sampled pixels drawn from the dynamic mask when one is given (objects are small)."""
+    dynamic_sample_fraction: float = 0.1
+    """Share of sampled pixels drawn from the dynamic mask when one is given (objects are small).
+    Measured (demo inputs, draft): 0.3 pulled static AbsRel to 0.035, 0.1 to 0.0295, 0 to 0.029;
+    0.1 keeps the scene-flow MLP fitted on the movers."""
 
     # --- losses (reference weights: flow 1, disparity 1 (x100 inside), acceleration 1)
     flow_weight: float = 1.0
@@ -87,9 +91,17 @@ class TrainConfig:
     static_weight: float = 1.0
     """L1 weight on scene flow outside the dynamic mask (pixels at median depth); 0 = reference
     behaviour (no static term). Used only when a dynamic mask is given."""
-    residual_weight: float = 0.01
+    residual_weight: float = 10.0
     """L1 weight on the depth net's log-depth residual, scaled by the prior confidence when given:
-    keeps the prior's shape (and its distant detail) where the views do not say otherwise."""
+    keeps the prior's shape (and its distant detail) where the views do not say otherwise. At
+    training resolution a multi-view plane-sweep prior (a few % depth error) is below what the
+    flows can resolve, so a weak pull lets the net wander: measured (demo inputs, draft, no
+    movers sampled) 0.01 -> static AbsRel 0.036, 1 -> 0.035, 10 -> 0.029 (prior 0.027).
+    Learned monocular priors use 0.01 (see :meth:`for_prior`)."""
+    residual_conf_floor: float = 0.25
+    """Least confidence the residual weight uses (weight = residual_weight * max(confidence,
+    floor)): textureless pixels, where the prior was filled in, also have the least reliable flow,
+    so they must not be free to drift."""
 
     scale_anchor_weight: float = 10.0
     """Weight on the square of the clip's mean log-depth offset (mean over frames of s_i + g_i):
@@ -120,6 +132,14 @@ class TrainConfig:
     confidence_rel: float = 0.05
     """Relative 3-D error at which agreement falls to exp(-1)."""
 
+    # --- multi-view fusion of the final depth (static pixels; see vid3d.optimizer.train.multiview)
+    fusion_gaps: tuple[int, ...] = (1, 2, 4, 6, 8)
+    """Neighbours (both directions) whose depth, re-projected with the poses, is averaged into each
+    frame's static pixels after training; () = no fusion."""
+    fusion_rel_tol: float = 0.1
+    """A neighbour's depth counts only when it agrees within this relative difference (same surface,
+    not an occluder)."""
+
     # --- runtime
     seed: int = 0
     """Seed for pair order, pixel sampling and initial weights."""
@@ -147,6 +167,9 @@ class TrainConfig:
             raise InputError(f"TrainConfig.train_long_side must be >= 16, got {self.train_long_side}")
         if self.disp_kind not in ("ratio", "inverse"):
             raise InputError(f"TrainConfig.disp_kind must be 'ratio' or 'inverse', got {self.disp_kind!r}")
+        if self.fusion_gaps and min(self.fusion_gaps) < 1 or not self.fusion_rel_tol > 0:
+            raise InputError(f"TrainConfig.fusion_gaps must be positive and fusion_rel_tol > 0, got "
+                             f"{self.fusion_gaps}, {self.fusion_rel_tol}")
         if not 0.0 <= self.dynamic_sample_fraction <= 1.0:
             raise InputError(f"TrainConfig.dynamic_sample_fraction must be in [0, 1], "
                              f"got {self.dynamic_sample_fraction}")
@@ -168,6 +191,15 @@ class TrainConfig:
         if name not in table:
             raise InputError(f"unknown training preset {name!r}; expected one of {', '.join(PRESETS)}")
         return cls(**{**table[name], **overrides, "name": name})
+
+    def for_prior(self, backend: str) -> "TrainConfig":
+        """This config adapted to the prior's backend: a learned monocular prior (``midas``,
+        ``depth_anything``) knows moving objects' depth but not the clip's per-frame scale, so its
+        residual is free and movers' depth trains (reference behaviour: ``residual_weight`` 0.01,
+        ``dynamic_depth_grad`` 1). The weight-free ``geometric`` prior keeps this config."""
+        if backend == "geometric":
+            return self
+        return self.replace(residual_weight=0.01, dynamic_depth_grad=1.0)
 
     def replace(self, **changes) -> "TrainConfig":
         """A copy with some fields changed (configs are never mutated)."""

@@ -1,6 +1,8 @@
 """Final outputs after training: full-resolution depth, confidence and one-step scene flow per frame.
 
-- depth_i = prior_i (full res) * exp(s_i + upsampled residual r_i): the prior's fine detail is kept;
+- depth_i = prior_i (full res) * exp(s_i + g_i + upsampled residual r_i): the prior's fine detail is
+  kept; then static pixels are averaged with their neighbours' depth re-projected by the poses
+  (:mod:`.multiview`, weighted by the prior's confidence);
 - confidence_i(x): mean over neighbours j = i +- g (g in ``confidence_gaps``, flow present) of
   ``valid * exp(-e_px / confidence_px) * exp(-e_rel / confidence_rel)``, where e_px is the
   reprojection error of the (moved) point against the optical flow and e_rel the relative depth
@@ -20,6 +22,7 @@ from vid3d.optimizer.train import losses as L
 from vid3d.optimizer.train.config import TrainConfig
 from vid3d.optimizer.train.data import Flows, PreparedClip, _resize
 from vid3d.optimizer.train.depth_net import ResidualDepthModel
+from vid3d.optimizer.train.multiview import multiview_fuse
 from vid3d.optimizer.train.scene_flow import SceneFlowField
 
 CHUNK = 65536
@@ -27,11 +30,13 @@ CHUNK = 65536
 
 @dataclass(frozen=True)
 class Fused:
-    """depth (T, H, W) f32, confidence (T, H, W) f32 in [0, 1], scene_flow (T, H, W, 3) f32."""
+    """depth (T, H, W) f32, confidence (T, H, W) f32 in [0, 1], scene_flow (T, H, W, 3) f32;
+    fusion_support: mean number of neighbours that agreed per static pixel (0 without fusion)."""
 
     depth: np.ndarray
     confidence: np.ndarray
     scene_flow: np.ndarray
+    fusion_support: float = 0.0
 
 
 def _grid(h: int, w: int, device) -> torch.Tensor:
@@ -104,8 +109,13 @@ def agreement_confidence(z: torch.Tensor, sf: SceneFlowField, clip: PreparedClip
 
 
 def fuse_outputs(depth: ResidualDepthModel, sf: SceneFlowField, clip: PreparedClip, cfg: TrainConfig,
-                 flows: Flows) -> Fused:
-    """Full-resolution depth, confidence and one-step scene flow of every frame (see module doc)."""
+                 flows: Flows, *, prior_confidence: np.ndarray | None = None,
+                 dynamic: np.ndarray | None = None) -> Fused:
+    """Full-resolution depth, confidence and one-step scene flow of every frame (see module doc).
+
+    ``prior_confidence`` (T, H, W) weighs each view in the multi-view fusion (None = equal);
+    ``dynamic`` (T, H, W) bool marks pixels the fusion leaves alone.
+    """
     depth.eval()
     dev = clip.rgb.device
     T = clip.rgb.shape[0]
@@ -125,8 +135,16 @@ def fuse_outputs(depth: ResidualDepthModel, sf: SceneFlowField, clip: PreparedCl
             prior_i = torch.from_numpy(clip.prior_full[i]).to(dev)
             d = depth.full_resolution_depth(i, clip.rgb[i], clip.log_prior[i], prior_i)
             depth_out[i] = d.float().cpu().numpy()
-            if i < T - 1:
-                X = L.unproject_pixels(uv, d.reshape(1, -1).float(), K_full, clip.T_world_camera[i][None])[0]
-                sflow[i] = _chunked_sf(sf, X, float(sf.time_of(i))).reshape(H, W, 3).cpu().numpy()
+        support = 0.0
+        if cfg.fusion_gaps:
+            depth_out, sup = multiview_fuse(depth_out, clip.K_full, clip.T_world_camera.double().cpu().numpy(),
+                                            weight=prior_confidence, dynamic=dynamic, gaps=cfg.fusion_gaps,
+                                            rel_tol=cfg.fusion_rel_tol, device=dev)
+            static = np.ones(sup.shape, bool) if dynamic is None else ~np.asarray(dynamic, bool)
+            support = float(sup[static].mean()) if static.any() else 0.0
+        for i in range(T - 1):
+            d = torch.from_numpy(depth_out[i]).to(dev)
+            X = L.unproject_pixels(uv, d.reshape(1, -1), K_full, clip.T_world_camera[i][None])[0]
+            sflow[i] = _chunked_sf(sf, X, float(sf.time_of(i))).reshape(H, W, 3).cpu().numpy()
     return Fused(depth=depth_out, confidence=conf.clamp(0, 1).cpu().numpy().astype(np.float32),
-                 scene_flow=sflow)
+                 scene_flow=sflow, fusion_support=support)

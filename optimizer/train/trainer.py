@@ -9,6 +9,9 @@ State lives only here (models, optimizers, the loss history, checkpoints). One s
 5. loss = flow (L2 warm-up / L1) + disparity |1/z_ij - 1/z~_j(x + f)| [+ velocity, static, residual];
 6. Adam (betas 0.5, 0.9) on the MLP (and, after warm-up, the depth model).
 
+After the last step, :func:`.fuse.fuse_outputs` predicts full-resolution depth, averages each
+frame's static pixels with its neighbours' (:mod:`.multiview`), and evaluates scene flow and confidence.
+
 Checkpoints go to ``checkpoint_dir/train_state.pt`` atomically (temp file + os.replace), every
 ``checkpoint_every`` steps and on Ctrl-C; ``resume=True`` continues from the step stored there.
 """
@@ -187,7 +190,7 @@ class Trainer:
         else:
             out["static"] = zero
         if not warm and cfg.residual_weight > 0:
-            w = None if clip.prior_conf is None else clip.prior_conf[fr]
+            w = None if clip.prior_conf is None else clip.prior_conf[fr].clamp(min=cfg.residual_conf_floor)
             out["residual"] = L.residual_loss(r, w)
         else:
             out["residual"] = zero
@@ -301,7 +304,8 @@ def _train(inputs: TrainInputs, cfg: TrainConfig, dev: torch.device, checkpoint_
     timings["s_per_step"] = timings["train_s"] / max(steps_run, 1)
 
     t2 = time.perf_counter()
-    fused = fuse_outputs(tr.depth, tr.sf, clip, cfg, inputs.flows)
+    fused = fuse_outputs(tr.depth, tr.sf, clip, cfg, inputs.flows, prior_confidence=inputs.prior_confidence,
+                         dynamic=inputs.dynamic_mask)
     timings["fuse_s"] = time.perf_counter() - t2
     timings["total_s"] = time.perf_counter() - t0
 
@@ -317,6 +321,7 @@ def _train(inputs: TrainInputs, cfg: TrainConfig, dev: torch.device, checkpoint_
         "flow_px_first10": _avg("flow_px", slice(0, 10)), "flow_px_last10": _avg("flow_px", slice(-10, None)),
         "frame_scale": np.exp(tr.depth.log_scale.detach().cpu().numpy()).round(4).tolist(),
         "mean_confidence": float(fused.confidence.mean()),
+        "fusion_support_mean": fused.fusion_support,
     }
     return TrainResult(depth=fused.depth, confidence=fused.confidence, scene_flow=fused.scene_flow,
                        losses=hist, timings=timings, report=report)

@@ -164,8 +164,12 @@ def fill_prior(prior: np.ndarray) -> tuple[np.ndarray, float]:
 
 
 def prepare_clip(inputs: TrainInputs, pairs: list[tuple[int, int]], long_side: int,
-                 device: torch.device) -> PreparedClip:
-    """Resize everything to training resolution and move it to ``device``."""
+                 device: torch.device, *, dilate_dynamic_px: int = 0) -> PreparedClip:
+    """Resize everything to training resolution and move it to ``device``.
+
+    The dynamic mask is grown by ``dilate_dynamic_px`` training pixels: flow along a moving
+    object's outline mixes object and background motion, so that band is treated as moving.
+    """
     T, H, W = inputs.rgb.shape[:3]
     h, w = train_size(H, W, long_side)
     sx, sy = w / W, h / H
@@ -179,7 +183,11 @@ def prepare_clip(inputs: TrainInputs, pairs: list[tuple[int, int]], long_side: i
         conf = _resize(torch.from_numpy(c)[:, None], (h, w))[:, 0]
     dyn = dyn_np = None
     if inputs.dynamic_mask is not None:
-        dyn = _resize(torch.from_numpy(np.asarray(inputs.dynamic_mask, dtype=np.float32))[:, None], (h, w))[:, 0] > 0.05
+        dyn = _resize(torch.from_numpy(np.asarray(inputs.dynamic_mask, dtype=np.float32))[:, None], (h, w)) > 0.05
+        if dilate_dynamic_px > 0:
+            r = int(dilate_dynamic_px)
+            dyn = F.max_pool2d(dyn.float(), 2 * r + 1, stride=1, padding=r) > 0.5
+        dyn = dyn[:, 0]
         dyn_np = dyn.numpy()
     flows, valids = [], []
     for (i, j) in pairs:

@@ -257,7 +257,7 @@ def _train(inputs: TrainInputs, cfg: TrainConfig, dev: torch.device, checkpoint_
     if not pairs:
         raise InputError(f"no forward flow pair (i, i+g) with g in {cfg.gaps} among the given flows "
                          f"{sorted(inputs.flows)[:6]}...")
-    clip = prepare_clip(inputs, pairs, cfg.train_long_side, dev)
+    clip = prepare_clip(inputs, pairs, cfg.train_long_side, dev, dilate_dynamic_px=cfg.dynamic_dilate_px)
     tr = Trainer(clip, cfg, dev)
     fingerprint = _fingerprint(inputs, cfg)
     ckpt = None

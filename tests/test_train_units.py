@@ -278,3 +278,18 @@ def test_inputs_validation():
         TrainInputs(**{**ok, "flows": {(0, 5): ok["flows"][(0, 1)]}}).validate()
     with pytest.raises(ShapeError):
         TrainInputs(**{**ok, "flows": {(0, 1): (np.zeros((H, W, 3)), np.ones((H, W), bool))}}).validate()
+
+
+def test_prepared_dynamic_mask_grows_by_the_dilation():
+    from vid3d.optimizer.train.data import prepare_clip
+
+    T, H, W = 2, 16, 24
+    dyn = np.zeros((T, H, W), bool)
+    dyn[:, 8, 12] = True
+    inputs = TrainInputs(rgb=np.zeros((T, H, W, 3), np.uint8), K=np.array([[20.0, 0, 12], [0, 20, 8], [0, 0, 1]]),
+                         T_world_camera=np.stack([np.eye(4)] * T), prior_depth=np.ones((T, H, W), np.float32),
+                         flows={(0, 1): (np.zeros((H, W, 2), np.float32), np.ones((H, W), bool))}, dynamic_mask=dyn)
+    plain = prepare_clip(inputs, [(0, 1)], 24, torch.device("cpu"))
+    grown = prepare_clip(inputs, [(0, 1)], 24, torch.device("cpu"), dilate_dynamic_px=2)
+    assert plain.size == (H, W) and plain.dynamic_np.sum() == T  # same size: the one pixel only
+    assert grown.dynamic_np.sum() == T * 25 and grown.dynamic_np[0, 6:11, 10:15].all()  # a 5 x 5 square

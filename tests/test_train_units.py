@@ -291,5 +291,7 @@ def test_prepared_dynamic_mask_grows_by_the_dilation():
                          flows={(0, 1): (np.zeros((H, W, 2), np.float32), np.ones((H, W), bool))}, dynamic_mask=dyn)
     plain = prepare_clip(inputs, [(0, 1)], 24, torch.device("cpu"))
     grown = prepare_clip(inputs, [(0, 1)], 24, torch.device("cpu"), dilate_dynamic_px=2)
-    assert plain.size == (H, W) and plain.dynamic_np.sum() == T  # same size: the one pixel only
-    assert grown.dynamic_np.sum() == T * 25 and grown.dynamic_np[0, 6:11, 10:15].all()  # a 5 x 5 square
+    assert plain.size == (H, W) and int(plain.dynamic_band.sum()) == T  # same size: the one pixel only
+    band = grown.dynamic_band.numpy()
+    assert band.sum() == T * 25 and band[0, 6:11, 10:15].all()  # a 5 x 5 square
+    assert np.array_equal(grown.dynamic_np, dyn)  # the plain mask (sampling, static scene flow) is kept

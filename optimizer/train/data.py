@@ -126,7 +126,7 @@ class PreparedClip:
     """The clip on the training device at training resolution (h, w). Internal to the trainer.
 
     rgb (T, 3, h, w) [0, 1]; log_prior (T, 1, h, w); prior_conf (T, h, w) | None; dynamic (T, h, w)
-    bool | None; K (3, 3) at (h, w); T_world_camera (T, 4, 4); pairs list[(i, j)];
+    bool | None; dynamic_band (T, h, w) bool | None: dynamic grown by the dilation; K (3, 3) at (h, w); T_world_camera (T, 4, 4); pairs list[(i, j)];
     flow (P, h, w, 2), valid (P, h, w) bool per pair; d_ref median prior depth; centre (3,),
     extent: the MLP's box; px_per_unit = fx / d_ref.
     """
@@ -135,6 +135,7 @@ class PreparedClip:
     log_prior: torch.Tensor
     prior_conf: torch.Tensor | None
     dynamic: torch.Tensor | None
+    dynamic_band: torch.Tensor | None
     K: torch.Tensor
     T_world_camera: torch.Tensor
     pairs: list[tuple[int, int]]
@@ -167,8 +168,9 @@ def prepare_clip(inputs: TrainInputs, pairs: list[tuple[int, int]], long_side: i
                  device: torch.device, *, dilate_dynamic_px: int = 0) -> PreparedClip:
     """Resize everything to training resolution and move it to ``device``.
 
-    The dynamic mask is grown by ``dilate_dynamic_px`` training pixels: flow along a moving
-    object's outline mixes object and background motion, so that band is treated as moving.
+    ``dynamic_band`` is the dynamic mask grown by ``dilate_dynamic_px`` training pixels: flow along
+    a moving object's outline mixes object and background motion, so depth there is treated like the
+    mover's (``TrainConfig.dynamic_depth_grad``); the static scene-flow term keeps the plain mask.
     """
     T, H, W = inputs.rgb.shape[:3]
     h, w = train_size(H, W, long_side)
@@ -181,13 +183,14 @@ def prepare_clip(inputs: TrainInputs, pairs: list[tuple[int, int]], long_side: i
     if inputs.prior_confidence is not None:
         c = np.nan_to_num(np.asarray(inputs.prior_confidence, dtype=np.float32)).clip(0, 1)
         conf = _resize(torch.from_numpy(c)[:, None], (h, w))[:, 0]
-    dyn = dyn_np = None
+    dyn = dyn_np = band = None
     if inputs.dynamic_mask is not None:
         dyn = _resize(torch.from_numpy(np.asarray(inputs.dynamic_mask, dtype=np.float32))[:, None], (h, w)) > 0.05
+        band = dyn
         if dilate_dynamic_px > 0:
             r = int(dilate_dynamic_px)
-            dyn = F.max_pool2d(dyn.float(), 2 * r + 1, stride=1, padding=r) > 0.5
-        dyn = dyn[:, 0]
+            band = F.max_pool2d(dyn.float(), 2 * r + 1, stride=1, padding=r) > 0.5
+        dyn, band = dyn[:, 0], band[:, 0]
         dyn_np = dyn.numpy()
     flows, valids = [], []
     for (i, j) in pairs:
@@ -217,6 +220,7 @@ def prepare_clip(inputs: TrainInputs, pairs: list[tuple[int, int]], long_side: i
         rgb=rgb.to(device), log_prior=log_prior.float().to(device),
         prior_conf=None if conf is None else conf.to(device),
         dynamic=None if dyn is None else dyn.to(device),
+        dynamic_band=None if band is None else band.to(device),
         K=torch.from_numpy(K).float().to(device), T_world_camera=torch.from_numpy(Twc).float().to(device),
         pairs=list(pairs), flow=flow.to(device), valid=valid.to(device), valid_np=valid.numpy(),
         dynamic_np=dyn_np, d_ref=d_ref, centre=torch.from_numpy(centre).float().to(device),

@@ -154,8 +154,9 @@ class Trainer:
         dyn_i = None
         if clip.dynamic is not None:
             dyn_i = clip.dynamic[fi].flatten(1).gather(1, pix_t)  # (B, n) bool
-            if cfg.dynamic_depth_grad != 1.0:  # same value, scaled gradient on moving pixels
-                g = torch.where(dyn_i, cfg.dynamic_depth_grad, 1.0)
+            if cfg.dynamic_depth_grad != 1.0:  # same value, scaled gradient on (and beside) moving pixels
+                band_i = clip.dynamic_band[fi].flatten(1).gather(1, pix_t)
+                g = torch.where(band_i, cfg.dynamic_depth_grad, 1.0)
                 z_i = z_i.detach() + g * (z_i - z_i.detach())
         X_i = L.unproject_pixels(uv_i, z_i, clip.K, clip.T_world_camera[ti])  # (B, n, 3)
         t_i = self.sf.time_of(ti)[:, None, None].expand(P, n, 1)

@@ -426,13 +426,16 @@ def test_not_a_bundle_is_a_one_line_error(tmp_path):
     assert len(lines) == 1 and lines[0].startswith("error: ") and "bad.vid3d.h5" in lines[0]
 
 
-def test_cli_serves_until_interrupted(bundle_path):
+def test_cli_serves_until_interrupted(bundle_path, tmp_path):
     import signal
     import urllib.request
 
     port = free_port()
+    # stderr goes to a file, not an unread pipe: a first run in a fresh venv logs enough to fill a
+    # 64 KiB pipe, and the blocked writer then cannot act on SIGINT
+    err = open(tmp_path / "stderr.txt", "w")
     proc = subprocess.Popen([sys.executable, "-m", "vid3d", "view", str(bundle_path), "--port", str(port),
-                             "--device", "cpu"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             "--device", "cpu"], stdout=subprocess.PIPE, stderr=err, text=True)
     try:
         line = ""
         deadline = time.time() + 60
@@ -448,4 +451,5 @@ def test_cli_serves_until_interrupted(bundle_path):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-    assert proc.returncode == 130
+        err.close()
+    assert proc.returncode == 130, (tmp_path / "stderr.txt").read_text()[-2000:]

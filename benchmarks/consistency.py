@@ -44,7 +44,9 @@ import numpy as np
 
 import vid3d  # noqa: F401  (zlib first)
 from vid3d.optimizer.metrics import depth_metrics, temporal_consistency
-from vid3d.optimizer.train import TrainConfig, TrainInputs, train_consistent_depth
+from vid3d.optimizer.config import OptimizeConfig
+from vid3d.optimizer.train import TrainConfig, TrainInputs
+from vid3d.optimizer.train import run as train_consistent_depth
 from vid3d.optimizer.train.synthetic_inputs import degraded_prior, dis_flows, flows_for
 
 STATIC_MASK = True  # HoloLens is static: the all-static mask part 1 would report (--no-static-mask: None)
@@ -85,7 +87,8 @@ def hololens_case():
     return inputs, gt, np.zeros(gt.shape, bool)
 
 
-def measure(name: str, inputs: TrainInputs, gt: np.ndarray, dyn: np.ndarray, cfg: TrainConfig, device: str) -> dict:
+def measure(name: str, inputs: TrainInputs, gt: np.ndarray, dyn: np.ndarray, cfg: TrainConfig, device: str,
+            preset: str) -> dict:
     tracemalloc.start()
     t0 = time.perf_counter()
     res = train_consistent_depth(inputs, cfg, device=device, progress=False)
@@ -94,7 +97,7 @@ def measure(name: str, inputs: TrainInputs, gt: np.ndarray, dyn: np.ndarray, cfg
     tracemalloc.stop()
     T = inputs.num_frames
     row = {"case": name, "frames": T, "size": f"{gt.shape[2]}x{gt.shape[1]}", "device": res.report["device"],
-           "preset": cfg.name, "s_per_frame": wall / T, "s_per_step": res.timings["s_per_step"],
+           "preset": preset, "s_per_frame": wall / T, "s_per_step": res.timings["s_per_step"],
            "train_s": wall, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
            "py_heap_peak_mb": py_peak / 2**20}
     for tag, d in (("prior", inputs.prior_depth), ("refined", res.depth)):
@@ -114,7 +117,6 @@ def measure(name: str, inputs: TrainInputs, gt: np.ndarray, dyn: np.ndarray, cfg
 
 def pipeline_case(name: str, preset: str, device: str, work: Path) -> dict:
     """Run ``run_optimize`` (every stage) on the clip ``name`` and score the bundle's prior and depth."""
-    from vid3d.optimizer.config import OptimizeConfig
     from vid3d.optimizer.metrics import evaluate_bundle
     from vid3d.optimizer.pipeline import run_optimize
 
@@ -174,7 +176,7 @@ def main(argv=None) -> int:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
     args = ap.parse_args(argv)
-    cfg = TrainConfig.preset(args.preset, num_threads=args.threads)
+    cfg = OptimizeConfig.preset(args.preset).train.replace(num_threads=args.threads)
     if args.inputs == "pipeline" and args.threads:
         import torch
 
@@ -192,7 +194,7 @@ def main(argv=None) -> int:
             inputs, gt, dyn = hololens_case()
         else:
             inputs, gt, dyn = synthetic_case(case, args.flow)
-        rows.append(measure(case, inputs, gt, dyn, cfg, args.device))
+        rows.append(measure(case, inputs, gt, dyn, cfg, args.device, args.preset))
         print(f"done {case}: {rows[-1]['train_s']:.0f} s", file=sys.stderr)
     pipeline = args.inputs == "pipeline"
     print("inputs: " + (f"the whole pipeline on the clip (SfM poses, DIS flow, automatic masks, geometric prior), "

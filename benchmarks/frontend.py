@@ -35,10 +35,10 @@ def main(argv: list[str] | None = None) -> dict:
     args = ap.parse_args(argv)
 
     from vid3d.optimizer.config import OptimizeConfig
-    from vid3d.optimizer.flow import compute_flow
-    from vid3d.optimizer.frames import load_frames
-    from vid3d.optimizer.masks import mask_iou, motion_masks_epipolar, motion_masks_reprojection
-    from vid3d.optimizer.sfm import estimate_poses
+    from vid3d.eval.metrics import mask_iou
+    from vid3d.optimizer import flow, prior, sfm
+    from vid3d.optimizer import frames as frames_stage
+    from vid3d.optimizer.masks import motion_masks_epipolar, motion_masks_reprojection
     from vid3d.synthetic import make_clip
 
     cfg = OptimizeConfig.preset(args.quality, stages="frontend")
@@ -57,21 +57,15 @@ def main(argv: list[str] | None = None) -> dict:
             timings[name] = time.perf_counter() - t
             return out
 
-        frames = timed("frames", lambda: load_frames(video, cfg.frames))
-        flows = timed("flow", lambda: compute_flow(frames.rgb, cfg.flow))
+        frames = timed("frames", lambda: frames_stage.run(video, cfg.frames))
+        flows = timed("flow", lambda: flow.run(frames.rgb, cfg.flow))
         masks0, _ = timed("masks_before_poses", lambda: motion_masks_epipolar(flows, cfg.masks))
-        poses = timed("poses", lambda: estimate_poses(frames.rgb, masks0, cfg.sfm, tmp / "sfm"))
+        poses = timed("poses", lambda: sfm.run(frames.rgb, masks0, cfg.sfm, tmp / "sfm"))
         masks, _ = timed("masks_after_poses", lambda: motion_masks_reprojection(
             flows, poses.K, poses.T_world_camera, cfg.masks))
-        prior = None
+        depth0 = None
         if not args.skip_prior:
-            try:
-                from vid3d.optimizer.prior import estimate_prior
-
-                prior = timed("prior", lambda: estimate_prior(frames.rgb, poses, cfg.prior_config(), masks=masks,
-                                                              workdir=tmp / "prior"))
-            except ImportError as exc:
-                print(f"(prior skipped: {exc})", file=sys.stderr)
+            depth0 = timed("prior", lambda: prior.run(frames.rgb, poses, cfg.prior, masks=masks, workdir=tmp / "prior"))
         masks_gt_poses, _ = motion_masks_reprojection(flows, clip.K, clip.T_world_camera, cfg.masks)
 
     # --- scores against ground truth (same resolution: the synthetic clip is below max_side) ---
@@ -107,7 +101,7 @@ def main(argv: list[str] | None = None) -> dict:
         "mask_iou_after_gt_poses": round(mask_iou(masks_gt_poses, gt_mask), 3),
         "registered": f"{int(poses.registered.sum())}/{T}",
         "focal_error_pct": round(100 * abs(poses.K[0, 0] / clip.K[0, 0] - 1), 2),
-        "prior_backend": None if prior is None else prior.backend,
+        "prior_backend": None if depth0 is None else depth0.backend,
     }
     _print_table(result)
     print(json.dumps(result, sort_keys=True))

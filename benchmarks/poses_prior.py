@@ -31,7 +31,11 @@ DATA = REPO.parent / "shared" / "data"
 def _device() -> str:
     import torch
 
-    return f"torch {torch.__version__}, {'cuda ' + torch.cuda.get_device_name() if torch.cuda.is_available() else 'cpu'}, {torch.get_num_threads()} threads"
+    from vid3d.runtime import resolve_device
+
+    dev = resolve_device("auto")
+    name = f"cuda {torch.cuda.get_device_name(dev)}" if dev.type == "cuda" else "cpu"
+    return f"torch {torch.__version__}, {name}, {torch.get_num_threads()} threads"
 
 
 def load_hololens():
@@ -63,13 +67,13 @@ def load_video(path: Path, long_side: int = 480) -> np.ndarray:
 
 def run_clip(name, rgb, masks, workdir, sfm_cfg, prior_cfg, gt_T=None, gt_K=None, gt_depth=None, do_prior=True):
     from vid3d.optimizer.metrics import evaluate_depth, intrinsics_metrics, trajectory_metrics
-    from vid3d.optimizer.prior import estimate_prior
-    from vid3d.optimizer.sfm import estimate_poses
+    from vid3d.optimizer import prior as prior_stage
+    from vid3d.optimizer import sfm
 
     T = rgb.shape[0]
     row = {"clip": name, "frames": T, "size": list(rgb.shape[1:3])}
     t0, c0 = time.perf_counter(), time.process_time()
-    poses = estimate_poses(rgb, masks, sfm_cfg, workdir / name)
+    poses = sfm.run(rgb, masks, sfm_cfg, workdir / name)
     row["sfm_s_per_frame"] = (time.perf_counter() - t0) / T
     row["sfm_cpu_s_per_frame"] = (time.process_time() - c0) / T  # this process's CPU time (all threads)
     row["registered"] = int(poses.registered.sum())
@@ -85,7 +89,7 @@ def run_clip(name, rgb, masks, workdir, sfm_cfg, prior_cfg, gt_T=None, gt_K=None
         row["focal_gt"] = float(gt_K[0, 0])
     if do_prior:
         t0, c0 = time.perf_counter(), time.process_time()
-        prior = estimate_prior(rgb, poses, prior_cfg, masks=masks)
+        prior = prior_stage.run(rgb, poses, prior_cfg, masks=masks)
         row["prior_s_per_frame"] = (time.perf_counter() - t0) / T
         row["prior_cpu_s_per_frame"] = (time.process_time() - c0) / T
         row["prior_filled_pct"] = 100 * prior.report.get("fraction_filled", float("nan"))
@@ -102,16 +106,15 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="synthetic static clip and hololens only")
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/vid3d_bench_poses"))
-    ap.add_argument("--sfm", default="standard", help="SfmConfig preset")
-    ap.add_argument("--prior", default="standard", help="PriorConfig preset")
+    ap.add_argument("--sfm", default="standard", help="preset whose SfmConfig is used")
+    ap.add_argument("--prior", default="standard", help="preset whose PriorConfig is used")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    from vid3d.optimizer.prior import PriorConfig
-    from vid3d.optimizer.sfm import SfmConfig
+    from vid3d.optimizer.config import OptimizeConfig
     from vid3d.synthetic import SceneConfig, make_clip
 
-    sfm_cfg = SfmConfig.preset(args.sfm)
-    prior_cfg = PriorConfig.preset(args.prior).replace(backend="geometric")
+    sfm_cfg = OptimizeConfig.preset(args.sfm).sfm
+    prior_cfg = OptimizeConfig.preset(args.prior).prior.replace(backend="geometric")
     args.workdir.mkdir(parents=True, exist_ok=True)
     rows = []
     for preset in ("static",) if args.quick else ("static", "dynamic"):

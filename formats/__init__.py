@@ -3,6 +3,6 @@
 Light to import: numpy and h5py only (no torch, no pycolmap).
 """
 
-from vid3d.formats.errors import BundleFormatError, InputError, NotBuiltYetError, ShapeError, Vid3dError
+from vid3d.formats.errors import BundleFormatError, InputError, ShapeError, Vid3dError
 
-__all__ = ["BundleFormatError", "InputError", "NotBuiltYetError", "ShapeError", "Vid3dError"]
+__all__ = ["BundleFormatError", "InputError", "ShapeError", "Vid3dError"]

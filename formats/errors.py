@@ -18,7 +18,3 @@ class ShapeError(Vid3dError, ValueError):
 
 class InputError(Vid3dError, ValueError):
     """A user-supplied input (video, folder, option value) cannot be used."""
-
-
-class NotBuiltYetError(Vid3dError, NotImplementedError):
-    """A command exists but its implementation has not landed yet."""

@@ -1,37 +1,63 @@
 """``vid3d optimize`` as a table of contents: video -> 4D capture bundle.
 
-    frames   -> flow -> masks (epipolar) -> poses (SfM) -> masks (reprojection) -> prior
-             -> [consistency training] -> bundle
+:data:`STAGES` is the method, in order; :func:`run_optimize` runs it. Every stage has the same
+shape (a frozen config in :class:`~vid3d.optimizer.config.OptimizeConfig`, a result dataclass, one
+entry ``run``) and decides its own result: the masks stage its final masks, the poses stage how
+frames it could not register are posed.
 
-Each stage is cached in ``<output>.work/`` under a key of (input fingerprint, its config, its
-upstream keys): a rerun resumes from the cached stages, ``force`` recomputes them. The bundle is
-written atomically at the very end; nothing appears under the output name unless every requested
-stage succeeded.
+Each stage is cached in ``<output>.work/`` under a key of (its config, the keys of the stages it
+needs, and for the inputs read from disk their content fingerprint): a rerun resumes from the cached
+stages, ``force`` recomputes them. The bundle is written atomically at the very end; nothing appears
+under the output name unless every requested stage succeeded.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-import numpy as np
-
-from vid3d.formats.errors import InputError, NotBuiltYetError
-from vid3d.optimizer.config import OptimizeConfig, _import_stage
-from vid3d.optimizer.flow import FlowSet, check_clip_length, compute_flow
-from vid3d.optimizer.frames import Frames, load_frames
-from vid3d.optimizer.masks import (
-    MaskResult,
-    learned_segmenter,
-    load_user_masks,
-    motion_masks_epipolar,
-    motion_masks_reprojection,
-)
+from vid3d.formats.errors import InputError
+from vid3d.optimizer import flow, frames, masks, prior, sfm, train
+from vid3d.optimizer.config import OptimizeConfig
+from vid3d.optimizer.output import write_result_bundle
 from vid3d.optimizer.workdir import StageCache, fingerprint_file, stage_key, to_jsonable, work_dir_for
 
 log = logging.getLogger("vid3d.optimize")
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One step of the method: its cache name, what it does, the stages it needs, its result type,
+    and the part of the config that changes it (its cache key)."""
+
+    name: str
+    what: str
+    needs: tuple[str, ...]
+    result: type
+    config: Callable[[OptimizeConfig], Any]
+
+
+STAGES: tuple[Stage, ...] = (
+    Stage("frames", "decode the video, drop black frames, resize to the working resolution", (),
+          frames.Frames, lambda c: c.frames),
+    Stage("flow", "optical flow at every gap, both directions, forward-backward validity", ("frames",),
+          flow.FlowSet, lambda c: (c.flow, c.device)),
+    Stage("masks_before_poses", "motion masks before poses: the user's, or epipolar residuals (dilated)", ("flow",),
+          masks.MaskResult, lambda c: c.masks),
+    Stage("poses", "camera poses and intrinsics by SfM, moving regions masked", ("masks_before_poses",),
+          sfm.PoseResult, lambda c: c.sfm),
+    Stage("masks_after_poses", "motion masks with the poses: reprojection residuals (+ learned segmenter)",
+          ("poses", "flow"), masks.MaskResult, lambda c: c.masks),
+    Stage("prior", "initial depth of every frame in the SfM scale", ("poses", "masks_after_poses"),
+          prior.PriorResult, lambda c: (c.prior, c.device)),
+    Stage("train", "consistent depth + scene flow by test-time training", ("prior",),
+          train.TrainResult, lambda c: (c.train_gaps(), c.device)),
+)
+STAGE_BY_NAME = {s.name: s for s in STAGES}
 
 
 @dataclass(frozen=True)
@@ -53,6 +79,25 @@ class OptimizeResult:
     cached: tuple = ()
 
 
+class _Runner:
+    """Runs stages through the cache, keyed by :data:`STAGES`, and times them (state of one run)."""
+
+    def __init__(self, config: OptimizeConfig, cache: StageCache, inputs: dict[str, str]) -> None:
+        self.config, self.cache, self.inputs = config, cache, inputs
+        self.keys: dict[str, str] = {}
+        self.timings: dict[str, float] = {}
+
+    def __call__(self, name: str, compute: Callable[[], Any]) -> Any:
+        stage = STAGE_BY_NAME[name]
+        key = stage_key(name, stage.config(self.config), self.inputs.get(name),
+                        *[self.keys[n] for n in stage.needs])
+        self.keys[name] = key
+        t0 = time.perf_counter()
+        out = self.cache.run(name, key, stage.result, compute)
+        self.timings[name] = round(time.perf_counter() - t0, 3)
+        return out
+
+
 def run_optimize(source: str | Path, output: str | Path, config: OptimizeConfig = OptimizeConfig(), *,
                  force: bool = False, resume: bool = True, progress: bool = True,
                  work_dir: str | Path | None = None) -> OptimizeResult:
@@ -65,164 +110,62 @@ def run_optimize(source: str | Path, output: str | Path, config: OptimizeConfig 
         force: recompute every stage (ignore the cache).
         resume: reuse cached stages and the training checkpoint (False: no cache is read).
     Raises:
-        InputError on unusable input; NotBuiltYetError when a requested stage has not landed.
+        InputError on unusable input.
     """
     source, output = Path(source), Path(output)
     if output.exists() and output.is_dir():
         raise InputError(f"output {output} is a folder; expected a file path like clip.vid3d.h5")
-    if config.stages == "all":  # fail before hours of work, not after
-        _import_stage("vid3d.optimizer.train", "train_consistent_depth",
-                      "consistency training", hint="use --stages frontend")
     cache = StageCache(work_dir or work_dir_for(output), force=force or not resume)
-    timings: dict[str, float] = {}
-    decisions: dict = {"quality": config.quality, "stages": config.stages}
+    user_masks = config.masks.user_masks
+    inputs = {"frames": fingerprint_file(source) if source.exists() else "missing"}
+    if user_masks:
+        inputs["masks_before_poses"] = inputs["masks_after_poses"] = fingerprint_file(user_masks)
+    run = _Runner(config, cache, inputs)
+    decisions: dict = {"quality": config.label, "stages": config.stages}
 
-    def timed(name, fn):
-        t0 = time.perf_counter()
-        out = fn()
-        timings[name] = round(time.perf_counter() - t0, 3)
-        return out
-
-    fingerprint = fingerprint_file(source) if source.exists() else "missing"
-    k_frames = stage_key("frames", fingerprint, config.frames)
-    frames: Frames = timed("frames", lambda: cache.run("frames", k_frames, Frames,
-                                                       lambda: load_frames(source, config.frames, progress=progress)))
-    check_clip_length(frames.num_frames, config.flow.gaps)
-    decisions.update(resolution=[frames.size[1], frames.size[0]], source_resolution=list(frames.source_size[::-1]),
-                     num_frames=frames.num_frames, source_frames=[int(frames.source_frames[0]),
-                                                                  int(frames.source_frames[-1])],
-                     fps=frames.fps, rotation=frames.rotation, dropped_black=list(frames.dropped_black))
-
-    k_flow = stage_key("flow", k_frames, config.flow)
-    flows: FlowSet = timed("flow", lambda: cache.run("flow", k_flow, FlowSet,
-                                                     lambda: compute_flow(frames.rgb, config.flow, progress=progress)))
+    clip = run("frames", lambda: frames.run(source, config.frames, progress=progress))
+    flow.check_clip_length(clip.num_frames, config.flow.gaps)
+    decisions.update(_frames_decisions(clip))
+    flows = run("flow", lambda: flow.run(clip.rgb, config.flow, device=config.device, progress=progress))
     decisions["flow"] = {"backend": flows.backend, "pairs": int(len(flows.pairs)), "gaps": list(config.flow.gaps)}
-
-    user_key = fingerprint_file(config.user_masks) if config.user_masks else None
-    k_masks0 = stage_key("masks0", k_flow, config.masks, user_key)
-    masks0: MaskResult = timed("masks_before_poses", lambda: cache.run(
-        "masks0", k_masks0, MaskResult, lambda: _masks_before_poses(frames, flows, config)))
-
-    from vid3d.optimizer.sfm import PoseResult, estimate_poses
-
-    k_poses = stage_key("poses", k_masks0, config.sfm)
-    poses = timed("poses", lambda: cache.run("poses", k_poses, PoseResult, lambda: estimate_poses(
-        frames.rgb, masks0.masks, config.sfm, cache.scratch("sfm"))))
+    masks0 = run("masks_before_poses", lambda: masks.run(clip, flows, config.masks))
+    poses = run("poses", lambda: sfm.run(clip.rgb, masks0.masks, config.sfm, cache.scratch("sfm")))
     decisions["poses"] = _pose_decisions(poses)
     log.info("poses: %d/%d frames registered by SfM, focal %.1f px (%.1f%% of width)",
-             int(poses.registered.sum()), poses.num_frames, poses.K[0, 0], 100 * poses.K[0, 0] / frames.size[1])
-
-    k_masks = stage_key("masks", k_poses, k_flow, config.masks, user_key)
-    masks: MaskResult = timed("masks_after_poses", lambda: cache.run(
-        "masks", k_masks, MaskResult, lambda: _masks_after_poses(frames, flows, poses, masks0, config, progress)))
-    decisions["masks"] = {"method": masks.method, "moving_fraction": round(float(masks.masks.mean()), 4)}
-
-    PriorResult = _import_stage("vid3d.optimizer.prior", "PriorResult", "the depth prior")
-    estimate_prior = _import_stage("vid3d.optimizer.prior", "estimate_prior", "the depth prior")
-    prior_cfg = config.prior_config()
-    k_prior = stage_key("prior", k_poses, k_masks, prior_cfg)
-    prior = timed("prior", lambda: cache.run("prior", k_prior, PriorResult, lambda: estimate_prior(
-        frames.rgb, poses, prior_cfg, masks=masks.masks, workdir=cache.scratch("prior"))))
-    decisions["prior"] = {"backend": prior.backend, **_small(prior.report)}
-    log.info("prior: %s backend", prior.backend)
-
+             int(poses.registered.sum()), poses.num_frames, poses.K[0, 0], 100 * poses.K[0, 0] / clip.size[1])
+    motion = run("masks_after_poses", lambda: masks.run(clip, flows, config.masks, poses=poses, progress=progress))
+    decisions["masks"] = {"method": motion.method, "moving_fraction": round(float(motion.masks.mean()), 4)}
+    depth0 = run("prior", lambda: prior.run(clip.rgb, poses, config.prior, masks=motion.masks,
+                                            workdir=cache.scratch("prior"), device=config.device))
+    decisions["prior"] = {"backend": depth0.backend, **_small(depth0.report)}
+    log.info("prior: %s backend", depth0.backend)
     trained = None
     if config.stages == "all":
-        trained = timed("train", lambda: _train(frames, flows, poses, masks, prior, config, cache,
-                                                k_prior, resume and not force, progress))
-        decisions["train"] = _small(getattr(trained, "report", {}))
+        inputs_t = train.TrainInputs(rgb=clip.rgb, K=poses.K, T_world_camera=poses.T_world_camera,
+                                     prior_depth=depth0.depth, flows=flows.as_dict(), dynamic_mask=motion.masks,
+                                     prior_confidence=depth0.confidence, prior_backend=depth0.backend)
+        trained = run("train", lambda: train.run(inputs_t, config.train_gaps(), device=config.device,
+                                                 checkpoint_dir=cache.scratch("train"),
+                                                 resume=resume and not force, progress=progress))
+        decisions["train"] = _small(trained.report)
 
-    timed("bundle", lambda: write_result_bundle(output, frames, poses, masks, prior, trained,
-                                                 config=config, timings=timings, decisions=decisions))
+    timings = run.timings
+    t0 = time.perf_counter()
+    write_result_bundle(output, clip, poses, motion, depth0, trained, config=config, timings=timings,
+                        decisions=decisions)
+    timings["bundle"] = round(time.perf_counter() - t0, 3)
     return OptimizeResult(bundle=output, work_dir=cache.root, timings=timings, decisions=decisions,
                           cached=tuple(cache.hits))
 
 
-# ---------------------------------------------------------------------------------------------
-# Stages that combine other modules
-# ---------------------------------------------------------------------------------------------
+def _frames_decisions(clip: frames.Frames) -> dict:
+    return {"resolution": [clip.size[1], clip.size[0]], "source_resolution": list(clip.source_size[::-1]),
+            "num_frames": clip.num_frames,
+            "source_frames": [int(clip.source_frames[0]), int(clip.source_frames[-1])],
+            "fps": clip.fps, "rotation": clip.rotation, "dropped_black": list(clip.dropped_black)}
 
 
-def _masks_before_poses(frames: Frames, flows: FlowSet, config: OptimizeConfig) -> MaskResult:
-    """User masks when given, else epipolar masks (dilated: they keep SfM features off movers)."""
-    if config.user_masks:
-        m = load_user_masks(config.user_masks, frames.source_frames, frames.size)
-        return MaskResult(masks=m, method="user", report={"source": str(config.user_masks)})
-    m, report = motion_masks_epipolar(flows, config.masks, dilate=True)
-    return MaskResult(masks=m, method="epipolar", report=report)
-
-
-def _masks_after_poses(frames: Frames, flows: FlowSet, poses, masks0: MaskResult, config: OptimizeConfig,
-                       progress: bool) -> MaskResult:
-    """Reprojection masks from the poses (user masks are kept as given); a learned segmenter joins
-    when its weights are local and the preset asks for it."""
-    if masks0.method == "user":
-        return masks0
-    m, report = motion_masks_reprojection(flows, poses.K, poses.T_world_camera, config.masks, progress=progress)
-    method = "reprojection"
-    if config.masks.segmenter == "auto":
-        learned = learned_segmenter(frames.rgb)
-        if learned is not None:
-            m, method = m | learned, "reprojection+learned"
-            report["learned_fraction"] = float(learned.mean())
-        else:
-            report["learned"] = "no local weights"
-    return MaskResult(masks=m, method=method, report=report)
-
-
-def _train(frames, flows, poses, masks, prior, config: OptimizeConfig, cache: StageCache, k_prior: str,
-           resume: bool, progress: bool):
-    from vid3d.optimizer.train import TrainInputs, TrainResult, train_consistent_depth
-
-    train_cfg = config.train_config().for_prior(prior.backend)
-    inputs = TrainInputs(rgb=frames.rgb, K=poses.K, T_world_camera=poses.T_world_camera,
-                         prior_depth=prior.depth, flows=flows.as_dict(), dynamic_mask=masks.masks,
-                         prior_confidence=prior.confidence)
-    key = stage_key("train", k_prior, train_cfg, config.device)
-    return cache.run("train", key, TrainResult, lambda: train_consistent_depth(
-        inputs, train_cfg, device=config.device, checkpoint_dir=cache.scratch("train"), resume=resume,
-        progress=progress))
-
-
-# ---------------------------------------------------------------------------------------------
-# Output
-# ---------------------------------------------------------------------------------------------
-
-
-def write_result_bundle(output: Path, frames: Frames, poses, masks: MaskResult, prior, trained, *,
-                        config: OptimizeConfig, timings: dict, decisions: dict) -> Path:
-    """Write the bundle atomically: rgb, cameras, time, dynamic mask, prior (and the trained depth,
-    confidence and scene flow when training ran). No /depth/z without training."""
-    from vid3d.formats.bundle import BundleWriter
-
-    fields = ["dynamic_mask", "prior"]
-    if trained is not None:
-        fields += ["depth", "confidence", "scene_flow"]
-    H, W = frames.size
-    prior_depth = np.where(np.isfinite(prior.depth) & (prior.depth > 0), prior.depth, 0.0).astype(np.float32)
-    with BundleWriter(output, height=H, width=W, fps=frames.fps, source=str(frames.source), units="arbitrary",
-                      metric_scale=False, fields=tuple(fields), codec=config.codec) as writer:
-        for t in range(frames.num_frames):
-            images = {"dynamic_mask": masks.masks[t], "prior": prior_depth[t]}
-            if trained is not None:
-                images.update(depth=trained.depth[t], confidence=np.clip(trained.confidence[t], 0, 1),
-                              scene_flow=trained.scene_flow[t])
-            writer.append(rgb=frames.rgb[t], T_world_camera=poses.T_world_camera[t], K=poses.K,
-                          timestamp_s=float(frames.timestamps_s[t]), source_frame=int(frames.source_frames[t]),
-                          **images)
-        writer.set_meta("config", to_jsonable(config))
-        writer.set_meta("timings", dict(timings))
-        writer.set_meta("decisions", to_jsonable(decisions))
-        writer.set_meta_array("registered", poses.registered.astype(np.uint8))
-        if prior.confidence is not None:
-            writer.set_meta_array("prior_confidence_mean", np.asarray(prior.confidence, np.float32).mean(axis=(1, 2)))
-        if trained is not None:
-            for name, curve in dict(trained.losses).items():
-                writer.set_meta_array(f"losses/{name}", np.asarray(curve, dtype=np.float32))
-    return output
-
-
-def _pose_decisions(poses) -> dict:
+def _pose_decisions(poses: sfm.PoseResult) -> dict:
     return {
         "registered": int(poses.registered.sum()),
         "frames": int(poses.num_frames),

@@ -10,7 +10,6 @@ from vid3d.formats.errors import InputError, ShapeError
 from vid3d.optimizer.flow import (
     FlowConfig,
     check_clip_length,
-    compute_flow,
     forward_backward_validity,
     forward_backward_validity_reference,
     frame_pairs,
@@ -19,6 +18,7 @@ from vid3d.optimizer.flow import (
     warp_bilinear,
     warp_bilinear_reference,
 )
+from vid3d.optimizer.flow import run as compute_flow
 
 
 @pytest.fixture(scope="module")

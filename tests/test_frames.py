@@ -8,7 +8,8 @@ import pytest
 import vid3d  # noqa: F401
 from vid3d.formats.conventions import make_K
 from vid3d.formats.errors import InputError
-from vid3d.optimizer.frames import FramesConfig, frames_from_array, load_frames, natural_key, working_size
+from vid3d.optimizer.frames import FramesConfig, frames_from_array, natural_key, working_size
+from vid3d.optimizer.frames import run as load_frames
 
 
 def _write_video(path, frames, fps=10, rotation=None):

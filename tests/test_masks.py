@@ -8,13 +8,14 @@ import pytest
 import vid3d  # noqa: F401
 from vid3d.formats.conventions import invert_T, make_K, make_T
 from vid3d.formats.errors import InputError
-from vid3d.optimizer.flow import FlowConfig, compute_flow
+from vid3d.optimizer.flow import FlowConfig
+from vid3d.optimizer.flow import run as compute_flow
+from vid3d.eval.metrics import mask_iou
 from vid3d.optimizer.masks import (
     MaskConfig,
     adaptive_threshold,
     clean_mask,
     load_user_masks,
-    mask_iou,
     motion_masks_epipolar,
     motion_masks_reprojection,
     reprojection_residuals,

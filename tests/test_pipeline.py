@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import vid3d  # noqa: F401
-from vid3d.formats.errors import NotBuiltYetError
+from vid3d.formats.errors import InputError
 from vid3d.optimizer.config import OptimizeConfig
 from vid3d.optimizer.flow import FlowConfig, FlowSet
 from vid3d.optimizer.frames import Frames, frames_from_array
@@ -27,6 +27,11 @@ def tiny_video(tmp_path_factory) -> Path:
 def _config(**changes) -> OptimizeConfig:
     cfg = OptimizeConfig.preset("draft", stages="frontend")
     return cfg.replace(flow=cfg.flow.replace(gaps=(1, 2, 4)), **changes)
+
+
+def _with_user_masks(folder) -> OptimizeConfig:
+    cfg = _config()
+    return cfg.replace(masks=cfg.masks.replace(user_masks=str(folder)))
 
 
 def test_dataclass_round_trip(tmp_path):
@@ -83,7 +88,7 @@ def test_frontend_writes_a_valid_bundle_and_resumes(tiny_video, tmp_path):
     assert res.cached == ()
 
     again = run_optimize(tiny_video, out, _config(), progress=False)
-    assert set(again.cached) == {"frames", "flow", "masks0", "poses", "masks", "prior"}
+    assert set(again.cached) == {"frames", "flow", "masks_before_poses", "poses", "masks_after_poses", "prior"}
     cfg = _config()
     changed = run_optimize(tiny_video, out, cfg.replace(flow=cfg.flow.replace(gaps=(1, 2))), progress=False)
     assert changed.cached == ("frames",)  # new gaps: flow and everything after it recomputed
@@ -104,20 +109,20 @@ def test_user_masks_reach_the_bundle(tiny_video, tmp_path):
         truth[t, 10:30, 5 + 4 * t: 25 + 4 * t] = True
         cv2.imwrite(str(masks / f"{t:03d}.png"), truth[t].astype(np.uint8) * 255)
     out = tmp_path / "m.vid3d.h5"
-    run_optimize(tiny_video, out, _config(user_masks=str(masks)), progress=False)
+    run_optimize(tiny_video, out, _with_user_masks(masks), progress=False)
     with open_bundle(out) as b:
         np.testing.assert_array_equal(b.read("dynamic_mask"), truth)
         assert b.meta("decisions")["masks"]["method"] == "user"
 
 
-def test_all_stages_without_training_writes_nothing(tiny_video, tmp_path, monkeypatch):
+def test_a_failing_stage_writes_nothing(tiny_video, tmp_path, monkeypatch):
     from vid3d.optimizer import pipeline
 
-    def missing(module, name, what, hint=""):
-        raise NotBuiltYetError(f"{what} is not built yet; {hint}")
+    def failing(*args, **kwargs):
+        raise InputError("consistency training failed on purpose")
 
-    monkeypatch.setattr(pipeline, "_import_stage", missing)
+    monkeypatch.setattr(pipeline.train, "run", failing)
     out = tmp_path / "all.vid3d.h5"
-    with pytest.raises(NotBuiltYetError, match="consistency training is not built yet; use --stages frontend"):
+    with pytest.raises(InputError, match="consistency training failed on purpose"):
         pipeline.run_optimize(tiny_video, out, _config(stages="all"), progress=False)
     assert not out.exists() and not list(tmp_path.glob(".*partial"))

@@ -11,8 +11,9 @@ from vid3d.formats.conventions import invert_T, make_K, make_T, pixel_grid, proj
 from vid3d.formats.errors import InputError, ShapeError
 from vid3d.optimizer.metrics import depth_metrics, evaluate_depth
 from vid3d.optimizer.prior import (
-    PriorConfig, align_depth_to_sfm, available_backends, estimate_prior, fit_scale, fit_scale_shift_disparity,
+    PriorConfig, align_depth_to_sfm, available_backends, fit_scale, fit_scale_shift_disparity,
 )
+from vid3d.optimizer.prior import run as estimate_prior
 from vid3d.optimizer.prior.align import align_disparity_to_sfm
 from vid3d.optimizer.prior.fill import fill_depth, pull_push
 from vid3d.optimizer.prior.geometric import warp_grid, zncc_cost

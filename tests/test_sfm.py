@@ -9,7 +9,9 @@ import vid3d  # noqa: F401  (zlib before pycolmap)
 from vid3d.formats.conventions import make_K, make_T, quat_wxyz_to_R
 from vid3d.formats.errors import InputError, ShapeError
 from vid3d.optimizer.metrics import intrinsics_metrics, rotation_angle_deg, trajectory_metrics
-from vid3d.optimizer.sfm import PoseResult, SfmConfig, estimate_poses
+from vid3d.optimizer.config import OptimizeConfig
+from vid3d.optimizer.sfm import PoseResult, SfmConfig
+from vid3d.optimizer.sfm import run as estimate_poses
 from vid3d.optimizer.sfm import colmap as colmap_mod
 from vid3d.optimizer.sfm.fill import fill_missing, homography_rotation, interpolate_pose
 from vid3d.optimizer.sfm.focal import estimate_focal, pair_geometries
@@ -154,4 +156,4 @@ def test_bad_inputs_raise_clear_errors(tmp_path):
         estimate_poses(np.zeros((4, 64, 96, 3), np.uint8), None, FAST, tmp_path)  # all black
     with pytest.raises(InputError):
         SfmConfig(matcher="vocab")
-    assert SfmConfig.preset("draft").max_num_features < SfmConfig.preset("best").max_num_features
+    assert OptimizeConfig.preset("draft").sfm.max_num_features < OptimizeConfig.preset("best").sfm.max_num_features

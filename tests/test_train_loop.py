@@ -18,8 +18,12 @@ import pytest
 import vid3d  # noqa: F401
 from vid3d.formats.errors import InputError
 from vid3d.optimizer.metrics import temporal_consistency
-from vid3d.optimizer.train import CHECKPOINT_NAME, TrainConfig, TrainInputs, train_consistent_depth
+from vid3d.optimizer.config import OptimizeConfig
+from vid3d.optimizer.train import CHECKPOINT_NAME, TrainInputs
+from vid3d.optimizer.train import run as train_consistent_depth
 from vid3d.optimizer.train.synthetic_inputs import inputs_from_synthetic
+
+DRAFT = OptimizeConfig.preset("draft").train
 
 FAST = dict(warmup_steps=30, joint_steps=90, pairs_per_step=2, train_long_side=32, pixels_per_pair=128,
             num_threads=1)
@@ -35,7 +39,7 @@ def static_run():
 
     clip = make_clip(SceneConfig.preset("tiny_static"))
     inputs = inputs_from_synthetic(clip, flow="gt", gaps=(1, 2, 4))
-    res = train_consistent_depth(inputs, TrainConfig.preset("draft", gaps=(1, 2, 4), **FAST), device="cpu",
+    res = train_consistent_depth(inputs, DRAFT.replace(gaps=(1, 2, 4), **FAST), device="cpu",
                                  progress=False)
     return clip, inputs, res
 
@@ -46,7 +50,7 @@ def dynamic_run():
 
     clip = make_clip(SceneConfig.preset("tiny_dynamic"))
     inputs = inputs_from_synthetic(clip, flow="gt", gaps=(1, 2, 4))
-    cfg = TrainConfig.preset("draft", gaps=(1, 2, 4), **{**FAST, "joint_steps": 170})
+    cfg = DRAFT.replace(gaps=(1, 2, 4), **{**FAST, "joint_steps": 170})
     res = train_consistent_depth(inputs, cfg, device="cpu", progress=False)
     return clip, inputs, res
 
@@ -114,7 +118,7 @@ TINY = dict(warmup_steps=4, joint_steps=8, pairs_per_step=2, train_long_side=32,
 
 def test_interrupt_and_resume_reproduce_the_uninterrupted_run(tmp_path):
     inputs = _tiny_inputs()
-    cfg = TrainConfig.preset("draft", **TINY)
+    cfg = DRAFT.replace(**TINY)
     full = train_consistent_depth(inputs, cfg, device="cpu", progress=False)
 
     def stop_at_6(step, losses):
@@ -145,8 +149,8 @@ def test_bad_inputs_raise_clear_errors():
     inputs = _tiny_inputs()
     with pytest.raises(InputError, match="no forward flow pair"):
         train_consistent_depth(TrainInputs(**{**inputs.__dict__, "flows": {(1, 0): inputs.flows[(1, 0)]}}),
-                               TrainConfig.preset("draft", **TINY), device="cpu", progress=False)
+                               DRAFT.replace(**TINY), device="cpu", progress=False)
     with pytest.raises(InputError):
-        train_consistent_depth(inputs.__dict__, TrainConfig.preset("draft", **TINY), device="cpu")
+        train_consistent_depth(inputs.__dict__, DRAFT.replace(**TINY), device="cpu")
     with pytest.raises(InputError):
-        train_consistent_depth(inputs, TrainConfig.preset("draft", **TINY), device="tpu", progress=False)
+        train_consistent_depth(inputs, DRAFT.replace(**TINY), device="tpu", progress=False)

@@ -233,12 +233,15 @@ def test_pretrained_wrapper_keeps_batchnorm_frozen():
 
 
 def test_config_presets_and_errors():
+    from vid3d.optimizer.config import PRESETS, OptimizeConfig
+
     for name in ("draft", "standard", "best"):
-        cfg = TrainConfig.preset(name)
-        assert cfg.name == name and cfg.total_steps > 0 and cfg.betas == (0.5, 0.9)
-    assert TrainConfig.preset("draft").total_steps < TrainConfig.preset("standard").total_steps
+        cfg = OptimizeConfig.preset(name)
+        assert cfg.label == name and cfg.train.total_steps > 0 and cfg.train.betas == (0.5, 0.9)
+    assert PRESETS["draft"].train.total_steps < PRESETS["standard"].train.total_steps
+    assert PRESETS["standard"].train == TrainConfig()  # standard is every config's defaults
     with pytest.raises(InputError):
-        TrainConfig.preset("huge")
+        OptimizeConfig.preset("huge")
     with pytest.raises(InputError):
         TrainConfig(pairs_per_step=0)
     with pytest.raises(Exception):
@@ -253,11 +256,12 @@ def test_config_presets_and_errors():
 
 
 def test_config_adapts_to_the_prior_backend():
-    cfg = TrainConfig.preset("standard")
-    assert cfg.for_prior("geometric") is cfg  # multi-view prior: anchored residual, movers' depth kept
-    learned = cfg.for_prior("midas")
-    assert learned.residual_weight < cfg.residual_weight and learned.dynamic_depth_grad == 1.0
-    assert learned.total_steps == cfg.total_steps and learned.name == cfg.name
+    cfg = TrainConfig()
+    geometric = cfg.prior_terms("geometric")  # multi-view prior: anchored residual, movers' depth kept
+    assert geometric == cfg.geometric_prior and geometric.dynamic_depth_grad == 0.0
+    learned = cfg.prior_terms("midas")
+    assert learned.residual_weight < geometric.residual_weight and learned.dynamic_depth_grad == 1.0
+    assert cfg.prior_terms("depth_anything") == learned
 
 
 def test_inputs_validation():
@@ -283,7 +287,7 @@ def test_inputs_validation():
 
 
 def test_prepared_dynamic_mask_grows_by_the_dilation():
-    from vid3d.optimizer.train.data import prepare_clip
+    from vid3d.optimizer.train.prepare import prepare_clip
 
     T, H, W = 2, 16, 24
     dyn = np.zeros((T, H, W), bool)

@@ -35,7 +35,6 @@ class PriorConfig:
         fill_sigma_color: colour scale (0-255) of the edge-aware (joint bilateral) fill.
         fill_iterations: propagation sweeps of the fill (each sweep: dilations 16, 8, 4, 2, 1).
         allow_download: learned backends may download weights (never in tests).
-        device: ``"auto"`` (cuda when present), ``"cpu"`` or ``"cuda"``.
     """
 
     backend: str = "auto"
@@ -52,7 +51,6 @@ class PriorConfig:
     fill_sigma_color: float = 12.0
     fill_iterations: int = 2
     allow_download: bool = False
-    device: str = "auto"
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
@@ -61,26 +59,10 @@ class PriorConfig:
             raise InputError(f"PriorConfig.num_planes must be >= 4, got {self.num_planes}")
         if self.max_sources < 1 or self.top_k < 1:
             raise InputError(f"PriorConfig.max_sources and top_k must be >= 1, got {self.max_sources}, {self.top_k}")
-        if self.device not in ("auto", "cpu", "cuda"):
-            raise InputError(f"PriorConfig.device must be auto, cpu or cuda, got {self.device!r}")
-
-    @staticmethod
-    def preset(name: str) -> "PriorConfig":
-        """``draft`` (32 planes, 2 sources), ``standard`` (default) or ``best`` (96 planes, 6 sources)."""
-        if name not in PRESETS:
-            raise InputError(f"unknown PriorConfig preset {name!r}; expected one of {sorted(PRESETS)}")
-        return PRESETS[name]
 
     def replace(self, **changes: Any) -> "PriorConfig":
         """A copy with some fields changed."""
         return dataclasses.replace(self, **changes)
-
-
-PRESETS: dict[str, PriorConfig] = {
-    "draft": PriorConfig(num_planes=32, max_sources=2, top_k=1, fill_iterations=1),
-    "standard": PriorConfig(),
-    "best": PriorConfig(num_planes=96, max_sources=6, top_k=3, fill_iterations=3),
-}
 
 
 @dataclass(frozen=True)

@@ -2,15 +2,16 @@
 
 Both predict relative *disparity* (inverse depth up to scale and shift); :mod:`.align` maps it to
 the SfM scale. They are used only when their code and weights are already on this machine (or when
-``allow_download`` is set); :func:`backend_status` says which are usable and why not.
+``allow_download`` is set); :func:`depth_anything_status` / :func:`midas_status` say whether each is usable and why not.
 """
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
+
+from vid3d.runtime.weights import find_weights, missing_packages, weights_status
 
 DEPTH_ANYTHING_REPO = "depth-anything/Depth-Anything-V2-Small-hf"
 MIDAS_REPO = "intel-isl/MiDaS"
@@ -24,37 +25,27 @@ def _midas_hub_dir() -> Path:
 
 
 def depth_anything_status(allow_download: bool = False) -> tuple[bool, str]:
-    """(usable, reason) for Depth Anything V2 Small via transformers."""
-    if importlib.util.find_spec("transformers") is None:
-        return False, "the 'transformers' package is not installed (pip install transformers)"
+    """(usable, reason) for Depth Anything V2 Small via transformers (weights: ``vid3d.runtime.weights``)."""
+    missing = missing_packages("depth_anything")
+    if missing:
+        return False, f"the {', '.join(missing)} package is not installed (pip install {' '.join(missing)})"
     if allow_download:
         return True, f"{DEPTH_ANYTHING_REPO} (download allowed)"
-    try:
-        from huggingface_hub import try_to_load_from_cache
-
-        hit = try_to_load_from_cache(DEPTH_ANYTHING_REPO, "model.safetensors")
-    except Exception as exc:  # pragma: no cover - depends on the hub package version
-        return False, f"cannot inspect the Hugging Face cache: {exc}"
-    if not isinstance(hit, str):
-        return False, f"weights of {DEPTH_ANYTHING_REPO} are not in the Hugging Face cache (offline)"
-    return True, f"{DEPTH_ANYTHING_REPO} (cached)"
+    return weights_status("depth_anything")
 
 
 def midas_status(allow_download: bool = False) -> tuple[bool, str]:
-    """(usable, reason) for MiDaS via torch.hub."""
-    if importlib.util.find_spec("timm") is None:
-        return False, "MiDaS DPT models need the 'timm' package, which is not installed"
+    """(usable, reason) for MiDaS via torch.hub: its code in the torch hub cache, weights found by
+    ``vid3d.runtime.weights``."""
+    missing = missing_packages("midas")
+    if missing:
+        return False, f"MiDaS DPT models need the {', '.join(missing)} package, which is not installed"
     if allow_download:
         return True, f"{MIDAS_REPO}:{MIDAS_MODEL} (download allowed)"
-    import torch
-
     code = _midas_hub_dir()
-    ckpts = list((Path(torch.hub.get_dir()) / "checkpoints").glob("dpt_hybrid*.pt"))
     if not code.is_dir():
         return False, f"the torch.hub cache has no {MIDAS_REPO} code ({code} missing; offline)"
-    if not ckpts:
-        return False, f"the torch.hub cache has no {MIDAS_MODEL} checkpoint (offline)"
-    return True, f"{MIDAS_REPO}:{MIDAS_MODEL} (cached)"
+    return weights_status("midas")
 
 
 def depth_anything_disparity(rgb: np.ndarray, *, device: str, allow_download: bool) -> np.ndarray:
@@ -62,8 +53,9 @@ def depth_anything_disparity(rgb: np.ndarray, *, device: str, allow_download: bo
     import torch
     from transformers import AutoImageProcessor, AutoModelForDepthEstimation
 
-    proc = AutoImageProcessor.from_pretrained(DEPTH_ANYTHING_REPO, local_files_only=not allow_download)
-    model = AutoModelForDepthEstimation.from_pretrained(DEPTH_ANYTHING_REPO, local_files_only=not allow_download)
+    source = DEPTH_ANYTHING_REPO if allow_download else str(find_weights("depth_anything"))
+    proc = AutoImageProcessor.from_pretrained(source, local_files_only=not allow_download)
+    model = AutoModelForDepthEstimation.from_pretrained(source, local_files_only=not allow_download)
     model = model.to(device).eval()
     T, H, W = rgb.shape[:3]
     out = np.empty((T, H, W), np.float32)

@@ -85,23 +85,9 @@ class SfmConfig:
         if not 0.0 <= self.min_registered_fraction <= 1.0:
             raise InputError(f"SfmConfig.min_registered_fraction must be in [0, 1], got {self.min_registered_fraction}")
 
-    @staticmethod
-    def preset(name: str) -> "SfmConfig":
-        """``draft`` (fewer features, sequential matching), ``standard`` (default) or ``best``."""
-        if name not in PRESETS:
-            raise InputError(f"unknown SfmConfig preset {name!r}; expected one of {sorted(PRESETS)}")
-        return PRESETS[name]
-
     def replace(self, **changes: Any) -> "SfmConfig":
         """A copy with some fields changed."""
         return dataclasses.replace(self, **changes)
-
-
-PRESETS: dict[str, SfmConfig] = {
-    "draft": SfmConfig(max_num_features=2048, matcher="sequential", sequential_overlap=6),
-    "standard": SfmConfig(),
-    "best": SfmConfig(max_num_features=8192, try_both_focal_inits=True, sequential_overlap=15),
-}
 
 
 @dataclass(frozen=True)

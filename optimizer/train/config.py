@@ -1,4 +1,4 @@
-"""TrainConfig: every knob of consistent-depth + scene-flow test-time training, with presets.
+"""TrainConfig: every knob of consistent-depth + scene-flow test-time training.
 
 The iteration budget is a fixed number of optimizer steps per preset (``warmup_steps`` +
 ``joint_steps``), independent of clip length. The reference (google/dynamic-video-depth) runs
@@ -6,31 +6,47 @@ The iteration budget is a fixed number of optimizer steps per preset (``warmup_s
 60-frame clip and a 10-frame clip get the same number of steps, each step holding
 ``pairs_per_step`` pairs.
 
-Preset budgets (per clip, any length):
-
-=========  ======  =====  =====  =============  ============
-preset     warmup  joint  pairs  train long     MLP pixels
-                          /step  side (px)      per pair
-=========  ======  =====  =====  =============  ============
-draft          60    140      2             64           256
-standard      300   1200      4            128           768
-best          600   3000      6            192          1024
-=========  ======  =====  =====  =============  ============
+The budgets of the presets (draft, standard, best) are in :data:`vid3d.optimizer.config.PRESETS`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from vid3d.formats.errors import InputError
 
-PRESETS = ("draft", "standard", "best")
+
+@dataclass(frozen=True)
+class PriorTerms:
+    """How strongly training holds on to the depth prior; :meth:`TrainConfig.prior_terms` picks one
+    set by the prior's backend (the training stage decides, from the prior it is given)."""
+
+    residual_weight: float
+    """L1 weight on the depth net's log-depth residual, scaled by the prior confidence when given:
+    keeps the prior's shape (and its distant detail) where the views do not say otherwise. At
+    training resolution a multi-view plane-sweep prior (a few % depth error) is below what the
+    flows can resolve, so a weak pull lets the net wander: measured (demo inputs, draft, no
+    movers sampled) 0.01 -> static AbsRel 0.036, 1 -> 0.035, 10 -> 0.029 (prior 0.027).
+    Learned monocular priors use 0.01 (``TrainConfig.learned_prior``)."""
+    dynamic_depth_grad: float
+    """Factor on the gradient that flow/disparity losses send to the depth of pixels on the dynamic
+    mask. There depth and scene flow trade off freely (a camera at near-constant velocity cannot
+    tell a near, fast object from a far, slow one), and with a smooth depth net the movers' pull
+    bends the static depth around them. Measured on the demo clip's own inputs (draft preset,
+    geometric prior, static AbsRel 0.027): 1.0 (reference behaviour) gave 0.068 after training,
+    0.0 gave 0.062, 0.0 with ``dynamic_sample_fraction`` 0.1 and ``residual_weight`` 10 gave 0.0295.
+    Learned monocular priors (which carry an object's depth) use 1.0: ``TrainConfig.learned_prior``."""
+
+    def __post_init__(self) -> None:
+        if self.residual_weight < 0 or not 0.0 <= self.dynamic_depth_grad <= 1.0:
+            raise InputError(f"PriorTerms needs residual_weight >= 0 and dynamic_depth_grad in [0, 1], got "
+                             f"{self.residual_weight}, {self.dynamic_depth_grad}")
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Knobs of :func:`vid3d.optimizer.train.train_consistent_depth` (frozen; build with ``preset``)."""
+    """Knobs of :func:`vid3d.optimizer.train.run` (frozen; presets in :mod:`vid3d.optimizer.config`)."""
 
     # --- schedule (reference: Adam betas (0.5, 0.9); warm-up MLP-only with depth frozen, then joint)
     warmup_steps: int = 300
@@ -54,15 +70,6 @@ class TrainConfig:
     """Train the per-frame depth scales (T scalars) during warm-up too, so the MLP does not learn
     motion that only compensates a wrong per-frame scale of the prior (the reference freezes all
     depth in warm-up; it has no per-frame scale)."""
-    dynamic_depth_grad: float = 0.0
-    """Factor on the gradient that flow/disparity losses send to the depth of pixels on the dynamic
-    mask. There depth and scene flow trade off freely (a camera at near-constant velocity cannot
-    tell a near, fast object from a far, slow one), and with a smooth depth net the movers' pull
-    bends the static depth around them. Measured on the demo clip's own inputs (draft preset,
-    geometric prior, static AbsRel 0.027): 1.0 (reference behaviour) gave 0.068 after training,
-    0.0 gave 0.062, 0.0 with ``dynamic_sample_fraction`` 0.1 and ``residual_weight`` 10 gave 0.0295.
-    Learned monocular priors (which carry an object's depth) use 1.0: see :meth:`for_prior`."""
-
     # --- resolution and sampling (the CPU budget)
     train_long_side: int = 128
     """Long side in pixels of the images the depth net sees during training (rounded to a multiple
@@ -97,15 +104,16 @@ class TrainConfig:
     static_weight: float = 1.0
     """L1 weight on scene flow outside the dynamic mask (pixels at median depth); 0 = reference
     behaviour (no static term). Used only when a dynamic mask is given."""
-    residual_weight: float = 10.0
-    """L1 weight on the depth net's log-depth residual, scaled by the prior confidence when given:
-    keeps the prior's shape (and its distant detail) where the views do not say otherwise. At
-    training resolution a multi-view plane-sweep prior (a few % depth error) is below what the
-    flows can resolve, so a weak pull lets the net wander: measured (demo inputs, draft, no
-    movers sampled) 0.01 -> static AbsRel 0.036, 1 -> 0.035, 10 -> 0.029 (prior 0.027).
-    Learned monocular priors use 0.01 (see :meth:`for_prior`)."""
+    # --- how strongly training holds on to the prior: chosen by the kind of prior (see PriorTerms)
+    geometric_prior: PriorTerms = PriorTerms(residual_weight=10.0, dynamic_depth_grad=0.0)
+    """Terms for the weight-free ``geometric`` (plane-sweep) prior: it is accurate where confident and
+    knows nothing of movers, so its residual is held (weight 10) and movers' depth is frozen."""
+    learned_prior: PriorTerms = PriorTerms(residual_weight=0.01, dynamic_depth_grad=1.0)
+    """Terms for a learned monocular prior (``midas``, ``depth_anything``): it knows moving objects'
+    depth but not the clip's per-frame scale, so its residual is free and movers' depth trains
+    (reference behaviour)."""
     residual_conf_floor: float = 0.25
-    """Least confidence the residual weight uses (weight = residual_weight * max(confidence,
+    """Least confidence the residual weight uses (weight = PriorTerms.residual_weight * max(confidence,
     floor)): textureless pixels, where the prior was filled in, also have the least reliable flow,
     so they must not be free to drift."""
 
@@ -158,8 +166,6 @@ class TrainConfig:
     shared, oversubscribed CPU 1 thread avoids OpenMP spin-wait stalls (measured 10x+ slowdowns
     with 2 threads at load 5 on 2 cores)."""
 
-    name: str = field(default="custom", compare=False)
-
     def __post_init__(self) -> None:
         if self.warmup_steps < 0 or self.joint_steps < 0 or self.warmup_steps + self.joint_steps < 1:
             raise InputError(f"TrainConfig needs warmup_steps, joint_steps >= 0 with a sum >= 1, "
@@ -186,28 +192,9 @@ class TrainConfig:
     def total_steps(self) -> int:
         return self.warmup_steps + self.joint_steps
 
-    @classmethod
-    def preset(cls, name: str, **overrides) -> "TrainConfig":
-        """A named preset (``draft``, ``standard``, ``best``), optionally with fields overridden."""
-        table = {
-            "draft": dict(warmup_steps=60, joint_steps=140, pairs_per_step=2, train_long_side=64,
-                          pixels_per_pair=256, checkpoint_every=50),
-            "standard": dict(),
-            "best": dict(warmup_steps=600, joint_steps=3000, pairs_per_step=6, train_long_side=192,
-                         pixels_per_pair=1024, checkpoint_every=200),
-        }
-        if name not in table:
-            raise InputError(f"unknown training preset {name!r}; expected one of {', '.join(PRESETS)}")
-        return cls(**{**table[name], **overrides, "name": name})
-
-    def for_prior(self, backend: str) -> "TrainConfig":
-        """This config adapted to the prior's backend: a learned monocular prior (``midas``,
-        ``depth_anything``) knows moving objects' depth but not the clip's per-frame scale, so its
-        residual is free and movers' depth trains (reference behaviour: ``residual_weight`` 0.01,
-        ``dynamic_depth_grad`` 1). The weight-free ``geometric`` prior keeps this config."""
-        if backend == "geometric":
-            return self
-        return self.replace(residual_weight=0.01, dynamic_depth_grad=1.0)
+    def prior_terms(self, backend: str) -> PriorTerms:
+        """The prior terms for a prior made by ``backend`` (``geometric`` or a learned network)."""
+        return self.geometric_prior if backend == "geometric" else self.learned_prior
 
     def replace(self, **changes) -> "TrainConfig":
         """A copy with some fields changed (configs are never mutated)."""

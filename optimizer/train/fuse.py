@@ -20,7 +20,8 @@ import torch.nn.functional as F
 
 from vid3d.optimizer.train import losses as L
 from vid3d.optimizer.train.config import TrainConfig
-from vid3d.optimizer.train.data import Flows, PreparedClip, _resize
+from vid3d.optimizer.train.data import Flows
+from vid3d.optimizer.train.prepare import PreparedClip, resize_bilinear
 from vid3d.optimizer.train.depth_net import ResidualDepthModel
 from vid3d.optimizer.train.multiview import multiview_fuse
 from vid3d.optimizer.train.scene_flow import SceneFlowField
@@ -82,9 +83,9 @@ def agreement_confidence(z: torch.Tensor, sf: SceneFlowField, clip: PreparedClip
                 if not (0 <= j < T) or (i, j) not in flows:
                     continue
                 f_np, v_np = flows[(i, j)]
-                f = _resize(torch.from_numpy(np.asarray(f_np, np.float32)).permute(2, 0, 1)[None].to(dev), (h, w))[0]
+                f = resize_bilinear(torch.from_numpy(np.asarray(f_np, np.float32)).permute(2, 0, 1)[None].to(dev), (h, w))[0]
                 f = torch.stack([f[0] * sx, f[1] * sy], -1).reshape(1, -1, 2)
-                valid = _resize(torch.from_numpy(np.asarray(v_np, np.float32))[None, None].to(dev), (h, w)).reshape(-1) > 0.99
+                valid = resize_bilinear(torch.from_numpy(np.asarray(v_np, np.float32))[None, None].to(dev), (h, w)).reshape(-1) > 0.99
                 uv_j = uv + f
                 z_j = L.sample_bilinear(z[j][None, None], uv_j)[..., 0]  # (1, h*w)
                 if j > i:  # move X_i forward g steps and look at it from camera j

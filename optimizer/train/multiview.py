@@ -23,6 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from vid3d.formats.conventions import invert_T, project_points, transform_points, unproject_depth
 from vid3d.formats.errors import InputError, ShapeError
 
 WEIGHT_FLOOR = 0.05
@@ -66,12 +67,9 @@ def multiview_fuse(depth: np.ndarray, K: np.ndarray, T_world_camera: np.ndarray,
     Wt = (torch.ones_like(Z) if weight is None else
           torch.as_tensor(np.nan_to_num(np.asarray(weight, np.float32)), device=dev).clamp(min=0)) + WEIGHT_FLOOR
     D = (torch.zeros_like(Z) if dynamic is None else torch.as_tensor(np.asarray(dynamic, np.float32), device=dev))
-    Kt = torch.as_tensor(np.asarray(K, np.float64), device=dev)
+    maps = torch.stack([Z, Wt, D], dim=1)  # (T, 3, H, W): what each neighbour lends, sampled in one call
+    Kt = torch.as_tensor(np.asarray(K, np.float32), device=dev)
     Twc = torch.as_tensor(np.asarray(T_world_camera, np.float64), device=dev)
-    v, u = torch.meshgrid(torch.arange(H, device=dev, dtype=torch.float64),
-                          torch.arange(W, device=dev, dtype=torch.float64), indexing="ij")
-    uv1 = torch.stack([u + 0.5, v + 0.5, torch.ones_like(u)], -1).reshape(-1, 3)
-    rays = (uv1 @ torch.linalg.inv(Kt).T).float()  # (H*W, 3)
     fused = torch.empty_like(Z)
     support = torch.zeros((T, H * W), dtype=torch.int16, device=dev)
     for i in range(T):
@@ -80,21 +78,18 @@ def multiview_fuse(depth: np.ndarray, K: np.ndarray, T_world_camera: np.ndarray,
         own_dyn = D[i].reshape(-1) > 0.5
         num = Wt[i].reshape(-1) * log_z
         den = Wt[i].reshape(-1).clone()
-        X = rays * z[:, None]  # camera i
+        X = unproject_depth(Z[i], Kt).reshape(-1, 3)  # camera i
         for j in neighbours(i, T, gaps):
-            T_j_i = (torch.linalg.inv(Twc[j]) @ Twc[i]).float()
-            p = X @ T_j_i[:3, :3].T + T_j_i[:3, 3]
-            z_ij = p[:, 2]
-            q = p @ Kt.float().T
-            safe = torch.where(z_ij > 0, z_ij, torch.ones_like(z_ij))
-            uj, vj = q[:, 0] / safe, q[:, 1] / safe
-            grid = torch.stack([2 * uj / W - 1, 2 * vj / H - 1], -1)[None, None]
-            maps = torch.stack([Z[j], Wt[j], D[j]])[:, None]  # (3, 1, H, W)
-            s = F.grid_sample(maps, grid.expand(3, -1, -1, -1), mode="bilinear", padding_mode="border",
-                              align_corners=False)[:, 0, 0]  # (3, H*W)
+            T_j_i = (invert_T(Twc[j]) @ Twc[i]).float()
+            uv, z_ij = project_points(transform_points(T_j_i, X), Kt)
+            uv = torch.nan_to_num(uv, nan=-1.0, posinf=-1.0, neginf=-1.0)  # z_ij <= 0: masked below
+            grid = torch.stack([2 * uv[:, 0] / W - 1, 2 * uv[:, 1] / H - 1], -1)[None, None]
+            s = F.grid_sample(maps[j][:, None], grid.expand(3, -1, -1, -1), mode="bilinear",
+                              padding_mode="border", align_corners=False)[:, 0, 0]  # (3, H*W)
             z_j, w_j, d_j = s[0], s[1], s[2]
-            ok = ((z_ij > 0) & (uj >= 0) & (uj <= W) & (vj >= 0) & (vj <= H) & (d_j < 0.01) & ~own_dyn
-                  & ((z_j / safe - 1).abs() <= rel_tol) & (z_j > 0))
+            safe = torch.where(z_ij > 0, z_ij, torch.ones_like(z_ij))
+            ok = ((z_ij > 0) & (uv[:, 0] >= 0) & (uv[:, 0] <= W) & (uv[:, 1] >= 0) & (uv[:, 1] <= H)
+                  & (d_j < 0.01) & ~own_dyn & ((z_j / safe - 1).abs() <= rel_tol) & (z_j > 0))
             w = torch.where(ok, w_j, torch.zeros_like(w_j))
             num += w * torch.where(ok, log_z + torch.log(z_j.clamp(min=1e-12) / safe), torch.zeros_like(z))
             den += w

@@ -12,68 +12,29 @@ State lives only here (models, optimizers, the loss history, checkpoints). One s
 After the last step, :func:`.fuse.fuse_outputs` predicts full-resolution depth, averages each
 frame's static pixels with its neighbours' (:mod:`.multiview`), and evaluates scene flow and confidence.
 
-Checkpoints go to ``checkpoint_dir/train_state.pt`` atomically (temp file + os.replace), every
-``checkpoint_every`` steps and on Ctrl-C; ``resume=True`` continues from the step stored there.
+The entry (checkpoints, resume, the final fusion) is :func:`vid3d.optimizer.train.stage.run`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import time
-from collections.abc import Callable
-from pathlib import Path
-
 import numpy as np
 import torch
 
-from vid3d.formats.errors import InputError
 from vid3d.optimizer.train import losses as L
-from vid3d.optimizer.train.config import TrainConfig
-from vid3d.optimizer.train.data import PreparedClip, TrainInputs, TrainResult, prepare_clip
+from vid3d.optimizer.train.config import PriorTerms, TrainConfig
+from vid3d.optimizer.train.prepare import PreparedClip
 from vid3d.optimizer.train.depth_net import ResidualDepthModel
-from vid3d.optimizer.train.fuse import fuse_outputs
 from vid3d.optimizer.train.pairs import batch_indices, make_pairs, sample_pixels
 from vid3d.optimizer.train.scene_flow import SceneFlowField, SceneFlowMLP
 
-CHECKPOINT_NAME = "train_state.pt"
 LOSS_NAMES = ("total", "flow", "disp", "velocity", "static", "residual", "anchor", "flow_px")
-
-
-def resolve_device(device: str | torch.device) -> torch.device:
-    """``"auto"`` -> cuda when present, else cpu; otherwise the named device."""
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as e:
-        raise InputError(f"device must be 'auto', 'cpu' or 'cuda[:n]', got {device!r}") from e
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise InputError("device 'cuda' was asked for but torch sees no CUDA GPU; use --device auto or cpu")
-    return dev
-
-
-def _fingerprint(inputs: TrainInputs, cfg: TrainConfig) -> str:
-    keep = {k: v for k, v in cfg.to_dict().items() if k not in ("checkpoint_every", "num_threads", "name")}
-    return f"{inputs.fingerprint()}|{sorted(keep.items())!r}"
-
-
-def _atomic_save(obj: dict, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
 
 
 class Trainer:
     """Holds the models, optimizers and loss history for one clip (the only stateful piece)."""
 
-    def __init__(self, clip: PreparedClip, cfg: TrainConfig, device: torch.device) -> None:
-        self.clip, self.cfg, self.device = clip, cfg, device
+    def __init__(self, clip: PreparedClip, cfg: TrainConfig, device: torch.device, terms: PriorTerms) -> None:
+        self.clip, self.cfg, self.device, self.terms = clip, cfg, device, terms
         T = clip.rgb.shape[0]
         torch.manual_seed(cfg.seed)
         self.depth = ResidualDepthModel(T, channels=cfg.depth_channels,
@@ -154,9 +115,9 @@ class Trainer:
         dyn_i = None
         if clip.dynamic is not None:
             dyn_i = clip.dynamic[fi].flatten(1).gather(1, pix_t)  # (B, n) bool
-            if cfg.dynamic_depth_grad != 1.0:  # same value, scaled gradient on (and beside) moving pixels
+            if self.terms.dynamic_depth_grad != 1.0:  # same value, scaled gradient on (and beside) moving pixels
                 band_i = clip.dynamic_band[fi].flatten(1).gather(1, pix_t)
-                g = torch.where(band_i, cfg.dynamic_depth_grad, 1.0)
+                g = torch.where(band_i, self.terms.dynamic_depth_grad, 1.0)
                 z_i = z_i.detach() + g * (z_i - z_i.detach())
         X_i = L.unproject_pixels(uv_i, z_i, clip.K, clip.T_world_camera[ti])  # (B, n, 3)
         t_i = self.sf.time_of(ti)[:, None, None].expand(P, n, 1)
@@ -169,7 +130,7 @@ class Trainer:
         flow_pred, z_ij = L.projected_flow(X_i, S, uv_i, clip.K, clip.T_world_camera[tj], z_min=self.z_min)
         # z~_j(x + f_ij): depth of frame j at the flow target
         z_tilde = L.sample_bilinear(z[fj][:, None], uv_i + flow_obs)[..., 0]
-        if dyn_i is not None and cfg.dynamic_depth_grad != 1.0:
+        if dyn_i is not None and self.terms.dynamic_depth_grad != 1.0:
             z_tilde = z_tilde.detach() + g * (z_tilde - z_tilde.detach())
         M = valid & (z_ij > self.z_min) & torch.isfinite(z_ij)
         out = {
@@ -190,7 +151,7 @@ class Trainer:
             out["static"] = L.static_flow_loss(sf0, static, px_per_unit=clip.px_per_unit)
         else:
             out["static"] = zero
-        if not warm and cfg.residual_weight > 0:
+        if not warm and self.terms.residual_weight > 0:
             w = None if clip.prior_conf is None else clip.prior_conf[fr].clamp(min=cfg.residual_conf_floor)
             out["residual"] = L.residual_loss(r, w)
         else:
@@ -202,7 +163,7 @@ class Trainer:
             out["anchor"] = zero
         out["total"] = (cfg.scale_anchor_weight * out["anchor"] + cfg.flow_weight * out["flow"] + cfg.disp_weight * out["disp"]
                         + cfg.velocity_weight * out["velocity"] + cfg.static_weight * out["static"]
-                        + cfg.residual_weight * out["residual"])
+                        + self.terms.residual_weight * out["residual"])
         return out
 
     def train_step(self) -> dict[str, float]:
@@ -221,108 +182,3 @@ class Trainer:
             self.history[k].append(vals[k])
         self.step += 1
         return vals
-
-
-def train_consistent_depth(inputs: TrainInputs, config: TrainConfig | None = None, *, device: str = "auto",
-                           checkpoint_dir: Path | str | None = None, resume: bool = False,
-                           progress: bool = True,
-                           on_step: Callable[[int, dict[str, float]], None] | None = None) -> TrainResult:
-    """Train depth + scene flow on one clip; return fused full-resolution depth, confidence, scene flow.
-
-    ``inputs``: :class:`TrainInputs` (T frames, H x W). ``config``: :class:`TrainConfig` (default
-    ``standard``). ``device``: "auto" | "cpu" | "cuda". ``checkpoint_dir``: folder for
-    ``train_state.pt`` (atomic writes); ``resume``: continue from it when it matches this clip and
-    config. ``on_step(step, losses)`` is called after each step (a KeyboardInterrupt raised there or
-    anywhere in the loop writes a checkpoint, then propagates).
-    Returns :class:`TrainResult` with depth (T, H, W), confidence (T, H, W), scene_flow (T, H, W, 3).
-    """
-    cfg = config if config is not None else TrainConfig.preset("standard")
-    if not isinstance(inputs, TrainInputs):
-        raise InputError(f"inputs must be a TrainInputs, got {type(inputs).__name__}")
-    inputs.validate()
-    dev = resolve_device(device)
-    threads_before = torch.get_num_threads()
-    if cfg.num_threads > 0:
-        torch.set_num_threads(cfg.num_threads)
-    try:
-        return _train(inputs, cfg, dev, checkpoint_dir, resume, progress, on_step)
-    finally:
-        torch.set_num_threads(threads_before)
-
-
-def _train(inputs: TrainInputs, cfg: TrainConfig, dev: torch.device, checkpoint_dir, resume: bool,
-           progress: bool, on_step) -> TrainResult:
-    timings: dict[str, float] = {}
-    t0 = time.perf_counter()
-    pairs = make_pairs(inputs.num_frames, cfg.gaps, inputs.flows.keys())
-    if not pairs:
-        raise InputError(f"no forward flow pair (i, i+g) with g in {cfg.gaps} among the given flows "
-                         f"{sorted(inputs.flows)[:6]}...")
-    clip = prepare_clip(inputs, pairs, cfg.train_long_side, dev, dilate_dynamic_px=cfg.dynamic_dilate_px)
-    tr = Trainer(clip, cfg, dev)
-    fingerprint = _fingerprint(inputs, cfg)
-    ckpt = None
-    if checkpoint_dir is not None:
-        ckpt = Path(checkpoint_dir) / CHECKPOINT_NAME
-        ckpt.parent.mkdir(parents=True, exist_ok=True)
-        if resume and ckpt.exists():
-            state = torch.load(ckpt, map_location=dev, weights_only=False)
-            if state.get("fingerprint") != fingerprint:
-                raise InputError(f"checkpoint {ckpt} belongs to another clip or config; delete it or run "
-                                 f"without resume")
-            tr.load_state_dict(state)
-    resumed_from = tr.step
-    timings["prepare_s"] = time.perf_counter() - t0
-
-    bar = None
-    if progress and tr.step < cfg.total_steps:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=cfg.total_steps, initial=tr.step, desc="train depth+scene flow", unit="step",
-                   leave=False)
-    t1 = time.perf_counter()
-    try:
-        while tr.step < cfg.total_steps:
-            vals = tr.train_step()
-            if bar is not None:
-                bar.update(1)
-                if tr.step % 10 == 0:
-                    bar.set_postfix(loss=f"{vals['total']:.3g}", flow_px=f"{vals['flow_px']:.2f}",
-                                    phase="warm" if tr.step <= cfg.warmup_steps else "joint")
-            if ckpt is not None and (tr.step % cfg.checkpoint_every == 0 or tr.step == cfg.total_steps):
-                _atomic_save(tr.state_dict(fingerprint), ckpt)
-            if on_step is not None:
-                on_step(tr.step, vals)
-    except KeyboardInterrupt:
-        if ckpt is not None:
-            _atomic_save(tr.state_dict(fingerprint), ckpt)
-        raise
-    finally:
-        if bar is not None:
-            bar.close()
-    timings["train_s"] = time.perf_counter() - t1
-    steps_run = tr.step - resumed_from
-    timings["s_per_step"] = timings["train_s"] / max(steps_run, 1)
-
-    t2 = time.perf_counter()
-    fused = fuse_outputs(tr.depth, tr.sf, clip, cfg, inputs.flows, prior_confidence=inputs.prior_confidence,
-                         dynamic=inputs.dynamic_mask)
-    timings["fuse_s"] = time.perf_counter() - t2
-    timings["total_s"] = time.perf_counter() - t0
-
-    hist = {k: np.asarray(v, dtype=np.float32) for k, v in tr.history.items()}
-    def _avg(name, sl):
-        a = hist[name][sl]
-        return float(a.mean()) if a.size else float("nan")
-    report = {
-        "device": str(dev), "preset": cfg.name, "steps": cfg.total_steps, "warmup_steps": cfg.warmup_steps,
-        "resumed_from_step": resumed_from, "num_pairs": len(pairs), "train_size": list(clip.size),
-        "d_ref": clip.d_ref, "mlp_box_extent": clip.extent,
-        "invalid_prior_fraction": clip.invalid_prior_fraction,
-        "flow_px_first10": _avg("flow_px", slice(0, 10)), "flow_px_last10": _avg("flow_px", slice(-10, None)),
-        "frame_scale": np.exp(tr.depth.log_scale.detach().cpu().numpy()).round(4).tolist(),
-        "mean_confidence": float(fused.confidence.mean()),
-        "fusion_support_mean": fused.fusion_support,
-    }
-    return TrainResult(depth=fused.depth, confidence=fused.confidence, scene_flow=fused.scene_flow,
-                       losses=hist, timings=timings, report=report)

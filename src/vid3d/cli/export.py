@@ -28,7 +28,7 @@ def export(
     """Export a capture for other tools: PLY point cloud, COLMAP model, TUM trajectory or npz."""
     from vid3d.formats import export as ex
     from vid3d.formats.bundle import open_bundle
-    from vid3d.cli.common import parse_frame_range
+    from vid3d.runtime import parse_frame_range
     from vid3d.formats.errors import InputError
 
     if to not in ex.EXPORT_FORMATS:

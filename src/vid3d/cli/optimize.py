@@ -8,6 +8,9 @@ from typing import Optional
 import typer
 
 from vid3d.cli import app
+from vid3d.optimizer.config import DEFAULT_PRESET, PRESETS, STAGES, OptimizeConfig
+from vid3d.optimizer.prior.config import BACKENDS as PRIOR_BACKENDS
+from vid3d.runtime.device import DEVICES
 
 DEMO_PRESET = "demo"
 
@@ -57,6 +60,15 @@ def _setup_logging(quiet: bool) -> None:
     logger.setLevel(logging.WARNING if quiet else logging.INFO)
 
 
+_BASE = OptimizeConfig.preset(DEFAULT_PRESET)
+PRIOR_CHOICES = tuple(b.replace("_", "-") for b in PRIOR_BACKENDS)  # the CLI spells depth-anything
+
+
+def _per_preset(value) -> str:
+    """``"draft 384, standard 512, best 512"``: a setting that the preset decides, read off PRESETS."""
+    return ", ".join(f"{name} {value(cfg)}" for name, cfg in PRESETS.items())
+
+
 @app.command("optimize")
 def optimize(
     video: Optional[Path] = typer.Argument(
@@ -65,32 +77,35 @@ def optimize(
     output: Optional[Path] = typer.Option(None, "-o", "--output",
                                           help="Bundle to write (default: <input name>.vid3d.h5 beside the input)."),
     demo: bool = typer.Option(False, "--demo", help="Render the built-in synthetic demo clip and run on it."),
-    quality: str = typer.Option("standard", "--quality", help="Preset: draft (fast), standard or best."),
-    stages: str = typer.Option("all", "--stages",
-                               help="frontend: frames, flow, masks, poses and depth prior only; all: plus "
-                                    "consistent-depth training."),
-    max_side: Optional[int] = typer.Option(None, "--max-side",
+    quality: str = typer.Option(DEFAULT_PRESET, "--quality", help=f"Preset: {', '.join(PRESETS)}."),
+    stages: str = typer.Option(_BASE.stages, "--stages",
+                               help=f"{' or '.join(STAGES)}: frontend = frames, flow, masks, poses and depth prior "
+                                    "only; all = plus consistent-depth training."),
+    max_side: Optional[int] = typer.Option(None, "--max-side", show_default=False,
                                            help="Long side of the working resolution in pixels (never upscales; "
-                                                "default 512, draft 384)."),
-    stride: int = typer.Option(1, "--stride", help="Keep every N-th frame."),
-    max_frames: Optional[int] = typer.Option(None, "--max-frames", help="Keep at most N frames."),
-    start: int = typer.Option(0, "--start", help="First source frame (inclusive)."),
-    end: Optional[int] = typer.Option(None, "--end", help="Source frame to stop before (exclusive)."),
-    gaps: Optional[str] = typer.Option(None, "--gaps", help="Optical-flow frame gaps, e.g. 1,2,4,6,8."),
+                                                f"by preset: {_per_preset(lambda c: c.frames.max_side)})."),
+    stride: int = typer.Option(_BASE.frames.stride, "--stride", help="Keep every N-th frame."),
+    max_frames: Optional[int] = typer.Option(_BASE.frames.max_frames, "--max-frames",
+                                             help="Keep at most N frames (none: all)."),
+    start: int = typer.Option(_BASE.frames.start, "--start", help="First source frame (inclusive)."),
+    end: Optional[int] = typer.Option(_BASE.frames.end, "--end",
+                                      help="Source frame to stop before (exclusive; none: the end)."),
+    gaps: Optional[str] = typer.Option(None, "--gaps", show_default=False,
+                                       help="Optical-flow frame gaps, comma-separated (by preset: "
+                                            f"{_per_preset(lambda c: ','.join(map(str, c.flow.gaps)))})."),
     masks: Optional[Path] = typer.Option(None, "--masks",
                                          help="Folder of motion masks, one image per frame, non-zero = moving."),
-    prior: str = typer.Option("auto", "--prior", help="Depth prior: auto, geometric, midas or depth-anything."),
+    prior: str = typer.Option(_BASE.prior.backend, "--prior", help=f"Depth prior: {', '.join(PRIOR_CHOICES)}."),
     force: bool = typer.Option(False, "--force", help="Recompute every stage (ignore the work-folder cache)."),
     resume: bool = typer.Option(True, "--resume/--no-resume",
                                 help="Reuse finished stages and the training checkpoint from the work folder."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda (torch stages)."),
+    device: str = typer.Option(_BASE.device, "--device", help=f"{', '.join(DEVICES)} (torch stages)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only warnings and the final line."),
 ) -> None:
     """Estimate camera poses, motion masks, a depth prior and (with --stages all) consistent depth and
     scene flow for a video; write one 4D capture bundle (*.vid3d.h5). Finished stages are cached in
     <output>.work/, so an interrupted run resumes where it stopped."""
     from vid3d.formats.errors import InputError
-    from vid3d.optimizer.config import OptimizeConfig
     from vid3d.optimizer.pipeline import run_optimize
     from vid3d.optimizer.workdir import work_dir_for
 
@@ -99,6 +114,8 @@ def optimize(
         raise InputError("give either a video or --demo, not both")
     if not demo and video is None:
         raise InputError("no input: give a video file or image folder, or --demo for the built-in clip")
+    if prior not in PRIOR_CHOICES:
+        raise InputError(f"--prior must be one of {', '.join(PRIOR_CHOICES)}, got {prior!r}")
     if demo:
         output = output or Path("vid3d_demo.vid3d.h5")
         video = render_demo_video(work_dir_for(output))
@@ -108,9 +125,9 @@ def optimize(
     frames_changes = dict(stride=stride, max_frames=max_frames, start=start, end=end)
     if max_side is not None:
         frames_changes["max_side"] = max_side
-    changes = dict(stages=stages, prior_backend=prior, device=device,
-                   frames=config.frames.replace(**frames_changes),
-                   user_masks=str(masks) if masks is not None else None)
+    changes = dict(stages=stages, device=device, frames=config.frames.replace(**frames_changes),
+                   prior=config.prior.replace(backend=prior.replace("-", "_")),
+                   masks=config.masks.replace(user_masks=str(masks) if masks is not None else None))
     parsed = parse_gaps(gaps)
     if parsed is not None:
         changes["flow"] = config.flow.replace(gaps=parsed)

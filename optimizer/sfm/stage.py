@@ -1,4 +1,4 @@
-"""Stage 3: camera poses + shared intrinsics for every frame of a clip.
+"""Stage 4 entry: ``run(rgb, masks, config, workdir) -> PoseResult`` (camera poses + shared intrinsics).
 
     frames (+ masks) -> SIFT -> matching -> focal self-calibration -> incremental mapping
       -> largest model -> PnP re-registration of the rest -> rotation-only / interpolation fill
@@ -65,7 +65,7 @@ def _rotation_only_solution(graph, num_frames: int, K: np.ndarray) -> dict[int, 
     return filled
 
 
-def estimate_poses(rgb: np.ndarray, masks: np.ndarray | None, config: SfmConfig, workdir: Path) -> PoseResult:
+def run(rgb: np.ndarray, masks: np.ndarray | None, config: SfmConfig, workdir: Path) -> PoseResult:
     """Camera-to-world poses and one shared pinhole camera for every frame.
 
     Args:

@@ -1,0 +1,128 @@
+"""Residual maps -> masks: adaptive per-pair thresholds, votes over pairs, temporal smoothing through
+the flow, morphological clean-up."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .config import MAD_TO_SIGMA, MaskConfig
+
+
+def adaptive_threshold(residual: np.ndarray, *, k_sigma: float, floor_px: float) -> float:
+    """``max(floor, median + k * 1.4826 * MAD)`` of the finite residuals ``(H, W)`` (the static majority)."""
+    r = residual[np.isfinite(residual)]
+    if r.size == 0:
+        return float("inf")
+    med = float(np.median(r))
+    mad = float(np.median(np.abs(r - med)))
+    return max(floor_px, med + k_sigma * MAD_TO_SIGMA * mad)
+
+
+def vote_scores(residuals_by_frame: list[list[np.ndarray]], config: MaskConfig) -> np.ndarray:
+    """Per-frame moving scores ``(T, H, W)`` in [0, 1] (NaN where no pair was valid) from the residuals
+    ``residuals_by_frame[t]`` = list of ``(H, W)`` residual maps of frame t's pairs (NaN = invalid)."""
+    scores = []
+    for maps in residuals_by_frame:
+        votes = np.zeros(maps[0].shape)
+        count = np.zeros(maps[0].shape)
+        for r in maps:
+            tau = adaptive_threshold(r, k_sigma=config.k_sigma, floor_px=config.floor_px)
+            fin = np.isfinite(r)
+            votes += fin & (np.nan_to_num(r, nan=0.0) > tau)
+            count += fin
+        with np.errstate(invalid="ignore", divide="ignore"):
+            scores.append(np.where(count > 0, votes / np.maximum(count, 1), np.nan))
+    return np.stack(scores)
+
+
+def fill_missing(score: np.ndarray) -> np.ndarray:
+    """Fill NaNs of a score map ``(H, W)`` by normalised convolution at growing scales: ``(H, W)``."""
+    import cv2
+
+    out = score.copy()
+    miss = ~np.isfinite(out)
+    if not miss.any():
+        return out
+    if miss.all():
+        return np.zeros_like(out)
+    w = (~miss).astype(np.float32)
+    val = np.where(miss, 0.0, out).astype(np.float32)
+    k = 3
+    while miss.any() and k < 4 * max(out.shape):
+        num = cv2.blur(val, (k, k), borderType=cv2.BORDER_REFLECT)
+        den = cv2.blur(w, (k, k), borderType=cv2.BORDER_REFLECT)
+        hit = miss & (den > 1e-6)
+        out[hit] = num[hit] / den[hit]
+        miss = miss & ~hit
+        k = 2 * k + 1
+    out[miss] = 0.0
+    return out
+
+
+def temporal_smooth(scores: np.ndarray, flow_lookup, radius: int) -> np.ndarray:
+    """Average each frame's score ``(T, H, W)`` with its neighbours' scores warped along the flow.
+
+    ``flow_lookup(i, j)`` returns ``(flow (H, W, 2), valid (H, W))`` from i to j, or None.
+    """
+    from vid3d.optimizer.flow import warp_bilinear
+
+    T = scores.shape[0]
+    out = np.empty_like(scores)
+    for t in range(T):
+        acc = scores[t].copy()
+        n = np.ones_like(acc)
+        for d in range(1, radius + 1):
+            for s in (t - d, t + d):
+                if not 0 <= s < T:
+                    continue
+                got = flow_lookup(t, s)
+                if got is None:
+                    continue
+                flow, valid = got
+                warped = warp_bilinear(scores[s], flow)
+                acc += np.where(valid, warped, 0.0)
+                n += valid
+        out[t] = acc / n
+    return out
+
+
+def clean_mask(mask: np.ndarray, *, min_area_fraction: float) -> np.ndarray:
+    """Morphological clean-up of one mask ``(H, W)`` bool: open, close, fill holes, drop small regions."""
+    import cv2
+
+    H, W = mask.shape
+    r = max(1, int(round(min(H, W) / 100)))
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+    m = mask.astype(np.uint8)
+    m = cv2.morphologyEx(m, cv2.MORPH_OPEN, kernel)
+    m = cv2.morphologyEx(m, cv2.MORPH_CLOSE, kernel)
+    # fill holes: background not connected to the border becomes foreground
+    inv = (1 - m).astype(np.uint8)
+    n, labels = cv2.connectedComponents(inv, connectivity=4)
+    border = set(np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])).tolist())
+    for lab in range(1, n):
+        if lab not in border:
+            m[labels == lab] = 1
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(m, connectivity=8)
+    min_area = min_area_fraction * H * W
+    keep = np.zeros(n, dtype=bool)
+    keep[1:] = stats[1:, cv2.CC_STAT_AREA] >= min_area
+    return keep[labels]
+
+
+def decide_masks(residuals_by_frame: list[list[np.ndarray]], flow_lookup, config: MaskConfig) -> np.ndarray:
+    """Residual maps per frame -> motion masks ``(T, H, W)`` bool (vote, fill, smooth, threshold, clean)."""
+    scores = vote_scores(residuals_by_frame, config)
+    scores = np.stack([fill_missing(s) for s in scores])
+    scores = temporal_smooth(scores, flow_lookup, config.temporal_radius)
+    return np.stack([clean_mask(s > config.vote, min_area_fraction=config.min_area_fraction) for s in scores])
+
+
+def pair_lookup(flows):
+    """``(i, j) -> (flow, valid)`` of a FlowSet, or None for a pair it does not hold."""
+    def get(i, j):
+        try:
+            return flows.get(i, j)
+        except KeyError:
+            return None
+    return get

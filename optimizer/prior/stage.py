@@ -1,0 +1,121 @@
+"""Stage 6 entry: ``run(rgb, poses, config, *, masks, workdir) -> PriorResult``."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+
+from vid3d.formats.errors import InputError, ShapeError
+from vid3d.runtime import device_name
+
+from . import learned
+from .align import align_disparity_to_sfm, fit_scale, sparse_samples
+from .config import PriorConfig, PriorResult
+
+log = logging.getLogger("vid3d.prior")
+
+AUTO_ORDER = ("depth_anything", "midas", "geometric")
+
+
+def available_backends(config: PriorConfig | None = None) -> dict[str, tuple[bool, str]]:
+    """Every backend -> (usable here, reason). ``geometric`` is always usable (no weights)."""
+    allow = bool(config and config.allow_download)
+    return {
+        "depth_anything": learned.depth_anything_status(allow),
+        "midas": learned.midas_status(allow),
+        "geometric": (True, "plane sweep over neighbouring frames (no weights)"),
+    }
+
+
+def _check(rgb: np.ndarray, poses, masks: np.ndarray | None) -> None:
+    if not isinstance(rgb, np.ndarray) or rgb.ndim != 4 or rgb.shape[-1] != 3 or rgb.dtype != np.uint8:
+        raise ShapeError(f"estimate_prior expects rgb (T, H, W, 3) uint8, got {getattr(rgb, 'shape', None)} "
+                         f"{getattr(rgb, 'dtype', type(rgb).__name__)}")
+    if poses.T_world_camera.shape != (rgb.shape[0], 4, 4):
+        raise ShapeError(f"poses.T_world_camera must be ({rgb.shape[0]}, 4, 4), got {poses.T_world_camera.shape}")
+    if masks is not None and np.asarray(masks).shape != rgb.shape[:3]:
+        raise ShapeError(f"masks must be (T, H, W) = {rgb.shape[:3]}, got {np.asarray(masks).shape}")
+
+
+def run(rgb: np.ndarray, poses, config: PriorConfig, *, masks: np.ndarray | None = None,
+        workdir: Path | None = None, device: str = "auto") -> PriorResult:
+    """Initial depth of every frame, in the units of ``poses``.
+
+    Args:
+        rgb: (T, H, W, 3) uint8 frames; poses: PoseResult of the same frames;
+        masks: (T, H, W) bool, True = moving (never trusted; filled from the static surroundings).
+        workdir: unused by the built-in backends (kept for caches of learned ones).
+        device: torch device name (``auto``, ``cpu``, ``cuda``) of the plane sweep and the networks.
+    Returns:
+        PriorResult: depth (T, H, W) f32 > 0, confidence (T, H, W) f32 in [0, 1], backend, report.
+    """
+    _check(rgb, poses, masks)
+    status = available_backends(config)
+    name = config.backend
+    if name == "auto":
+        name = next(b for b in AUTO_ORDER if status[b][0])
+        log.info("prior: --prior auto picked %s (%s)", name, status[name][1])
+    elif not status[name][0]:
+        raise InputError(f"depth prior backend {name!r} is not usable here: {status[name][1]}; use --prior geometric")
+    report: dict = {"backend": name, "backends": {k: {"usable": v[0], "reason": v[1]} for k, v in status.items()}}
+    masks_b = None if masks is None else np.asarray(masks, bool)
+    t0 = time.perf_counter()
+    if name == "geometric":
+        depth, conf = _geometric(rgb, poses, config, masks_b, report, device_name(device))
+    else:
+        fn = learned.depth_anything_disparity if name == "depth_anything" else learned.midas_disparity
+        disp = fn(rgb, device=device_name(device), allow_download=config.allow_download)
+        depth, fits = align_disparity_to_sfm(disp, poses, masks=masks_b)
+        report["alignment"] = {"kind": "scale+shift in disparity, per frame",
+                               "median_residual": float(np.nanmedian([a.residual for a in fits]))}
+        conf = np.full(depth.shape, 0.5, np.float32)
+        if masks_b is not None:
+            conf[masks_b] = 0.0
+    report["seconds"] = round(time.perf_counter() - t0, 2)
+    report["seconds_per_frame"] = round(report["seconds"] / rgb.shape[0], 3)
+    return PriorResult(depth=depth.astype(np.float32), confidence=np.clip(conf, 0, 1).astype(np.float32),
+                       backend=name, report=report)
+
+
+def _geometric(rgb, poses, config, masks, report, device: str) -> tuple[np.ndarray, np.ndarray]:
+    import torch
+
+    from .fill import fill_depth
+    from .geometric import depth_bounds, geometric_prior
+
+    T, H, W = rgb.shape[:3]
+    f, uv, z = sparse_samples(poses, masks=masks)
+    if len(z) < 10:
+        # no sparse structure (e.g. a rotation-only clip): depth is unobservable
+        log.warning("prior: fewer than 10 SfM depth samples (rotation-only camera?): constant depth, confidence 0")
+        report["note"] = "no parallax: constant depth 1 with zero confidence"
+        return np.ones((T, H, W), np.float32), np.zeros((T, H, W), np.float32)
+    near, far = depth_bounds(z, config.depth_margin)
+    report["depth_range"] = [near, far]
+    depth, conf, sources = geometric_prior(rgb, poses.T_world_camera, poses.K, near, far, config, device=device)
+    report["frames_without_sources"] = [t for t, s in enumerate(sources) if not s]
+    if masks is not None:
+        conf[masks] = 0.0
+    trusted = conf >= config.min_confidence
+    report["fraction_filled"] = float(1 - trusted.mean())
+    dt = torch.from_numpy(depth).to(device)
+    wt = torch.from_numpy(np.where(trusted, conf, 0.0).astype(np.float32)).to(device)
+    rgbt = torch.from_numpy(rgb.astype(np.float32)).to(device)
+    out = np.empty_like(depth)
+    for t in range(T):
+        if float(wt[t].sum()) == 0:
+            out[t] = float(np.median(z))
+            continue
+        out[t] = fill_depth(dt[t], wt[t], rgbt[t], sigma_color=config.fill_sigma_color,
+                            iterations=config.fill_iterations).cpu().numpy()
+    out = np.clip(out, near, far)
+    # already in SfM units (the poses fix the scale); the fit is a check, reported not applied
+    a = fit_scale(out[f, np.clip(uv[:, 1].astype(int), 0, H - 1), np.clip(uv[:, 0].astype(int), 0, W - 1)], z)
+    report["alignment"] = {"kind": "check only (plane sweep is in SfM units)", "scale": a.scale,
+                           "median_relative_error_at_sfm_points": a.residual, "points": a.num_points}
+    log.info("prior: geometric, depth %.3g..%.3g, %.0f%% filled, scale check %.3f", near, far,
+             100 * report["fraction_filled"], a.scale)
+    return out, conf

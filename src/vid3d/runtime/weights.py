@@ -1,0 +1,157 @@
+"""Where the weights of learned components are looked for: one place, one message.
+
+Search order for a model (first hit wins):
+
+1. an explicit path given by the user (a file, or a folder holding the model's file);
+2. ``$VID3D_MODELS`` (a folder; the model's file directly in it or in ``<name>/``);
+3. the user cache folder ``$XDG_CACHE_HOME/vid3d/models`` (default ``~/.cache/vid3d/models``),
+   same layout;
+4. the caches of the libraries the model comes from: torch hub's ``checkpoints/`` for torchvision
+   weights, the Hugging Face hub cache for ``transformers`` models.
+
+Nothing here downloads. A missing model raises :class:`WeightsMissingError` naming every place
+that was looked in; :func:`weights_status` gives ``(usable, reason)`` for listings.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from vid3d.formats.errors import InputError
+
+
+class WeightsMissingError(InputError):
+    """A learned component's weights (or the package that runs them) are not on this machine."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One learned component.
+
+    Attributes:
+        name: the key users and configs name it by.
+        what: one line saying what it is for.
+        patterns: file-name globs of its weights (a folder matches when ``is_dir`` is set).
+        packages: Python packages (import names) it needs besides torch.
+        torch_hub: its weights may sit in torch hub's ``checkpoints/`` folder.
+        hf_repo: a Hugging Face repository whose cached snapshot holds it (``transformers`` models).
+        is_dir: the weights are a folder (``from_pretrained`` layout), not a file.
+    """
+
+    name: str
+    what: str
+    patterns: tuple[str, ...]
+    packages: tuple[str, ...] = ()
+    torch_hub: bool = False
+    hf_repo: str | None = None
+    is_dir: bool = False
+
+
+MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in (
+    ModelSpec("raft", "optical flow (torchvision RAFT-large)", ("raft_large_C_T_SKHT_V2-ff5fadd5.pth",),
+              packages=("torchvision",), torch_hub=True),
+    ModelSpec("maskrcnn", "movable-object segmenter (torchvision Mask R-CNN v2, COCO)",
+              ("maskrcnn_resnet50_fpn_v2_coco-73cbd019.pth",), packages=("torchvision",), torch_hub=True),
+    ModelSpec("depth_anything", "monocular depth (Depth Anything V2 Small, transformers)",
+              ("depth_anything_v2_small", "Depth-Anything-V2-Small-hf"), packages=("transformers",),
+              hf_repo="depth-anything/Depth-Anything-V2-Small-hf", is_dir=True),
+    ModelSpec("midas", "monocular depth (MiDaS DPT-Hybrid, torch hub)", ("dpt_hybrid*.pt",),
+              packages=("timm",), torch_hub=True),
+)}
+
+
+def model_dirs() -> list[Path]:
+    """The vid3d model folders, in search order: ``$VID3D_MODELS`` (when set), then the user cache."""
+    dirs = []
+    if os.environ.get("VID3D_MODELS"):
+        dirs.append(Path(os.environ["VID3D_MODELS"]).expanduser())
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache").expanduser()
+    dirs.append(cache / "vid3d" / "models")
+    return dirs
+
+
+def _torch_hub_checkpoints() -> Path | None:
+    if importlib.util.find_spec("torch") is None:
+        return None
+    import torch
+
+    return Path(torch.hub.get_dir()) / "checkpoints"
+
+
+def _hf_snapshot(repo: str) -> Path | None:
+    """The cached snapshot folder of ``repo`` holding ``config.json``, or None (never downloads)."""
+    if importlib.util.find_spec("huggingface_hub") is None:
+        return None
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        hit = try_to_load_from_cache(repo, "config.json")
+    except Exception:  # an old or broken hub package: treat as not cached
+        return None
+    return Path(hit).parent if isinstance(hit, str) else None
+
+
+def _match(folder: Path, spec: ModelSpec) -> Path | None:
+    for base in (folder, folder / spec.name):
+        if not base.is_dir():
+            continue
+        for pattern in spec.patterns:
+            for hit in sorted(base.glob(pattern)):
+                if hit.is_dir() == spec.is_dir:
+                    return hit
+    return None
+
+
+def _places(spec: ModelSpec, explicit: str | os.PathLike | None) -> list[Path]:
+    places = [Path(explicit).expanduser()] if explicit is not None else []
+    places += model_dirs()
+    if spec.torch_hub and (hub := _torch_hub_checkpoints()) is not None:
+        places.append(hub)
+    return places
+
+
+def find_weights(name: str, explicit: str | os.PathLike | None = None) -> Path:
+    """The weights of model ``name`` (a file, or a folder for ``is_dir`` models).
+
+    ``explicit``: a user-given path (file or folder); when given and not usable, only it is reported.
+    Raises WeightsMissingError (one line: what is missing, where it was looked for) or InputError on
+    an unknown name.
+    """
+    if name not in MODELS:
+        raise InputError(f"unknown model {name!r}; known: {', '.join(MODELS)}")
+    spec = MODELS[name]
+    if explicit is not None:
+        path = Path(explicit).expanduser()
+        if path.exists() and (path.is_dir() == spec.is_dir):
+            return path
+        if path.is_dir() and (hit := _match(path, spec)) is not None:
+            return hit
+        raise WeightsMissingError(f"{name} weights not found at {path} (expected "
+                                  f"{' or '.join(spec.patterns)}{' folder' if spec.is_dir else ''})")
+    for place in _places(spec, None):
+        if (hit := _match(place, spec)) is not None:
+            return hit
+    if spec.hf_repo and (snap := _hf_snapshot(spec.hf_repo)) is not None:
+        return snap
+    looked = [str(p) for p in _places(spec, None)] + ([f"Hugging Face cache ({spec.hf_repo})"] if spec.hf_repo else [])
+    raise WeightsMissingError(f"{name} weights ({spec.what}) are not on this machine; looked in "
+                              f"{', '.join(looked)}; put {spec.patterns[0]} in one of them or set VID3D_MODELS")
+
+
+def missing_packages(name: str) -> list[str]:
+    """Packages model ``name`` needs that do not import here."""
+    return [p for p in MODELS[name].packages if importlib.util.find_spec(p) is None]
+
+
+def weights_status(name: str, explicit: str | os.PathLike | None = None) -> tuple[bool, str]:
+    """``(usable, reason)`` of model ``name``: usable when its packages import and its weights are found."""
+    missing = missing_packages(name)
+    if missing:
+        return False, f"needs the package(s) {', '.join(missing)}, not installed"
+    try:
+        return True, str(find_weights(name, explicit))
+    except WeightsMissingError as exc:
+        return False, str(exc)

@@ -36,7 +36,7 @@ import numpy as np
 
 import vid3d  # noqa: F401  (zlib first)
 from vid3d.formats.bundle import write_bundle
-from vid3d.formats.conventions import make_K, make_T
+from vid3d.formats.conventions import make_K, make_T, pixel_grid
 from vid3d.viewer.app.config import free_port
 
 REPO = Path(__file__).resolve().parents[1]
@@ -49,7 +49,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def analytic_capture(path: Path, *, height: int, width: int, frames: int, codec: str = "gzip") -> Path:
     """A quick capture: a slanted textured wall and a moving ball, a camera sliding sideways."""
-    v, u = np.mgrid[0:height, 0:width].astype(np.float32)
+    u, v = np.moveaxis(pixel_grid(height, width), -1, 0)  # pixel centres (u + 0.5, v + 0.5), each (H, W)
     f = 0.9 * width
     K = make_K(f, f, width / 2, height / 2)
     rgb = np.empty((frames, height, width, 3), np.uint8)
@@ -196,7 +196,7 @@ class RawClient:
 
 def bench_scrub(workdir: Path, n_points: int, *, frames: int, steps: int, precision: str = "float16") -> dict:
     from vid3d.viewer.app import PointFilter, ViewerConfig, ViewerSession
-    from vid3d.viewer.app.scene_data import frame_points
+    from vid3d.viewer.points import points_of_frame
 
     W = int(round(np.sqrt(n_points * 16 / 9)))
     H = int(round(n_points / W))
@@ -224,12 +224,12 @@ def bench_scrub(workdir: Path, n_points: int, *, frames: int, steps: int, precis
         # the parts, timed apart: a cold read of one frame, then the unprojection
         read_ms, pts_ms = [], []
         for t in range(1, min(frames, 6)):
-            s.source._cache.clear()
+            s.source.clear_cache()
             t0 = time.perf_counter()
-            a = s.source.frame(t)
+            f = s.source.frame(t)
             read_ms.append((time.perf_counter() - t0) * 1e3)
             t0 = time.perf_counter()
-            fp = frame_points(a.depth, a.rgb, s.source.K[t], flt=s.filter, device="cpu", rays=s.source.rays(t, 1))
+            fp = points_of_frame(f, s.source.depth_field, flt=s.filter, device="cpu", rays=s.source.rays(t, 1))
             pts_ms.append((time.perf_counter() - t0) * 1e3)
         npts = len(fp)
     finally:
@@ -250,9 +250,8 @@ def bench_scrub(workdir: Path, n_points: int, *, frames: int, steps: int, precis
         t0 = time.perf_counter()
         nodes = []
         for t in range(frames):
-            a = src.frame(t)
-            fp = frame_points(a.depth, a.rgb, src.K[t], flt=PointFilter(stride=1, max_points=H * W), device="cpu",
-                              rays=src.rays(t, 1))
+            fp = points_of_frame(src.frame(t), src.depth_field, flt=PointFilter(stride=1, max_points=H * W),
+                                 device="cpu", rays=src.rays(t, 1))
             nodes.append(server.scene.add_point_cloud(f"/frames/t{t}", points=fp.points, colors=fp.colors,
                                                       point_size=0.01, visible=t == 0, precision=precision))
         server.flush()
@@ -417,12 +416,12 @@ def bench_memory(workdir: Path, *, seconds: float, frames: int, height: int, wid
     try:
         time.sleep(1.0)  # initial scene
         shown0 = s.stats.frames_shown
-        s.gui.playing.value = True
+        s.play()
         t0 = time.perf_counter()
         while time.perf_counter() - t0 < seconds:
             samples.append((time.perf_counter() - t0, _rss_mb()))
             time.sleep(min(1.0, seconds / 30))
-        s.gui.playing.value = False
+        s.pause()
         shown = s.stats.frames_shown - shown0
         received = client.total_bytes
     finally:

@@ -32,7 +32,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from vid3d.formats.conventions import invert_T, pixel_grid, project_points, unproject_depth
+from vid3d.formats.conventions import invert_T, project_points, unproject_depth
 from vid3d.formats.errors import InputError, ShapeError
 
 ALIGN_MODES = ("scale", "scale_shift", "none")

@@ -48,6 +48,47 @@ def test_round_trip_every_dataset(tmp_path):
         assert b.attrs["camera_convention"] == "opencv" and b.attrs["pose_convention"] == "T_world_camera"
 
 
+class _ReadSpy:
+    """Stands in for the reader's h5py file and records which datasets are indexed."""
+
+    def __init__(self, file):
+        self.file, self.paths = file, []
+
+    def __contains__(self, path):
+        return path in self.file
+
+    def __getitem__(self, path):
+        self.paths.append(path)
+        return self.file[path]
+
+
+def test_frame_reads_only_the_named_fields(tmp_path):
+    arrays = random_capture(fields=("depth", "confidence", "dynamic_mask", "scene_flow"))  # no prior
+    path = write(tmp_path / "c.vid3d.h5", arrays)
+    with open_bundle(path) as b:
+        full = b.frame(1)
+        spy = b._file = _ReadSpy(b._file)
+        f = b.frame(1, fields=("rgb", "depth", "prior"))  # prior is absent: None, not an error
+        assert sorted(spy.paths) == ["/depth/z", "/image/rgb"]
+        np.testing.assert_array_equal(f.rgb, full.rgb)
+        np.testing.assert_array_equal(f.depth, full.depth)
+        assert f.prior is None and f.confidence is None and f.dynamic_mask is None and f.scene_flow is None
+        np.testing.assert_array_equal(f.K, full.K)
+        np.testing.assert_array_equal(f.T_world_camera, full.T_world_camera)
+        assert (f.index, f.timestamp_s) == (full.index, full.timestamp_s)
+        spy.paths.clear()
+        m = b.frame(-1, fields="dynamic_mask")  # one name; negative index from the end
+        assert spy.paths == ["/mask/dynamic"] and m.index == 3 and m.rgb is None
+        np.testing.assert_array_equal(m.dynamic_mask, arrays["dynamic_mask"][3])
+        spy.paths.clear()
+        assert b.frame(0, fields=()).rgb is None and spy.paths == []
+        assert set(n for n in ("rgb", "depth", "confidence", "dynamic_mask", "scene_flow")
+                   if getattr(b.frame(2), n) is not None) == set(b.fields)  # default: all present
+        with pytest.raises(InputError, match="unknown field 'normals'"):
+            b.frame(0, fields=("rgb", "normals"))
+        b._file = spy.file
+
+
 def test_one_frame_per_chunk_and_default_gzip(tmp_path):
     path = write(tmp_path / "c.vid3d.h5", random_capture())
     with h5py.File(path) as f:

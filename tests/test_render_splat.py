@@ -239,14 +239,14 @@ def test_bundle_frame_points_reproject_onto_their_own_pixels(tmp_path):
     """Bundle -> world points (unproject_depth) -> splat with the same camera gives the frame back."""
     from vid3d.formats.bundle import open_bundle
     from vid3d.synthetic import SceneConfig, make_clip
-    from vid3d.viewer.render import background_points, frame_points
+    from vid3d.viewer.points import background_points, world_points
 
     clip = make_clip(SceneConfig.preset("tiny_dynamic"))
     path = clip.to_bundle(tmp_path / "tiny.vid3d.h5")
     with open_bundle(path) as b:
         t = 3
-        pts, cols = frame_points(b, t)
         f = b.frame(t)
+        pts, cols, _ = world_points(f, b.depth_field())
         cam = Camera(K=f.K, T_world_camera=f.T_world_camera, height=b.height, width=b.width)
         res = splat(pts, cols, cam)
         valid = torch.from_numpy(f.depth > 0)
@@ -254,7 +254,7 @@ def test_bundle_frame_points_reproject_onto_their_own_pixels(tmp_path):
         assert torch.equal((res.rgb * 255).round().to(torch.uint8)[valid], torch.from_numpy(f.rgb)[valid])
         torch.testing.assert_close(res.depth[valid], torch.from_numpy(f.depth)[valid], rtol=1e-5, atol=0)
         # the static background of other frames excludes their moving pixels
-        bp, _ = background_points(b, [0, 7], stride=1)
+        bp, _, _ = background_points(b, [0, 7], stride=1)
         moving = sum(int(b.frame(i).dynamic_mask.sum()) for i in (0, 7))
         assert moving > 0
         assert bp.shape[0] == sum(int((b.frame(i).depth > 0).sum()) for i in (0, 7)) - moving

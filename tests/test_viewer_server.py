@@ -17,11 +17,9 @@ import vid3d  # noqa: F401  (zlib first)
 from vid3d.formats.bundle import write_bundle
 from vid3d.formats.conventions import fov_y_from_K, make_K, make_T, project_points
 from vid3d.formats.errors import BundleFormatError, InputError, ShapeError
-from vid3d.viewer.app import (
+from vid3d.viewer.app import PointFilter, ViewerConfig, ViewerSession
+from vid3d.viewer.points import (
     FramePoints,
-    PointFilter,
-    ViewerConfig,
-    ViewerSession,
     frame_points,
     frame_points_reference,
     fuse_points,
@@ -114,6 +112,32 @@ def test_frame_points_matches_slow_twin(flt, use_select, device):
     np.testing.assert_array_equal(fast.colors, ref.colors)
     np.testing.assert_allclose(fast.points, ref.points, rtol=1e-5, atol=1e-5)
     assert fast.points.dtype == np.float32 and fast.colors.dtype == np.uint8
+
+
+@pytest.mark.parametrize("stride", [1, 3])
+def test_world_points_from_a_bundle_frame_match_the_slow_twin(stride):
+    """The renderer's path (reader Frame -> torch world points on the device) against the numpy twin."""
+    import torch
+
+    from vid3d.formats.bundle import Frame
+    from vid3d.viewer.points import frame_points_torch, world_points
+
+    depth, rgb, K, conf, select = random_frame(seed=7)
+    T = make_T(np.array([[0.0, 0, 1], [0, 1, 0], [-1, 0, 0]]), np.array([1.0, -2.0, 0.5]))
+    frame = Frame(index=0, rgb=rgb, depth=None, confidence=conf, prior=depth, dynamic_mask=~select,
+                  scene_flow=None, K=K, T_world_camera=T, timestamp_s=0.0)
+    fast = world_points(frame, "prior", stride=stride, pixels="static")
+    assert isinstance(fast.points, torch.Tensor) and fast.points.dtype == torch.float32
+    ref = to_world(frame_points_reference(depth, rgb, K, flt=PointFilter(stride=stride, max_points=depth.size),
+                                          select=select), T)  # static = not in the dynamic mask; no confidence
+    fast = fast.numpy()
+    np.testing.assert_array_equal(fast.pixels, ref.pixels)
+    np.testing.assert_array_equal(fast.colors, ref.colors)
+    np.testing.assert_allclose(fast.points, ref.points, rtol=1e-5, atol=1e-5)
+    cam = frame_points_torch(depth, rgb, K, flt=PointFilter(stride=stride), device="cpu")
+    assert isinstance(cam.points, torch.Tensor)  # stays on the device
+    with pytest.raises(InputError):
+        world_points(frame, "depth")  # read without /depth/z
 
 
 def test_frame_points_filters_do_what_they_say():
@@ -391,6 +415,127 @@ def test_effects_panel_renders_and_hides_the_cloud(session, clip):
 
 
 # ---------------------------------------------------------------------------------------------
+# The command API and its observers
+# ---------------------------------------------------------------------------------------------
+
+
+def test_frame_changes_reach_subscribers_and_playback_uses_the_commands(session, clip):
+    T = clip.rgb.shape[0]
+    seen, playing = [], []
+    unsubscribe = session.on_frame_change(seen.append)
+    session.on_playing_change(playing.append)
+    shown = session.stats.frames_shown
+    session.set_frame(3)
+    session.step(+2)
+    session.step(-6)  # wraps around
+    assert seen == [3, 5, (5 - 6) % T]
+    assert session.stats.frames_shown == shown + 3  # the slider follows without drawing again (no echo)
+    assert int(session.gui.timestep.value) == session.t == (5 - 6) % T
+    assert f"frame **{session.t}**" in session.gui.info.content
+    session.set_filter(stride=3)  # a redraw of the same frame is announced too
+    assert seen[-1] == session.t and len(seen) == 4
+    unsubscribe()
+    session.set_frame(1)
+    assert len(seen) == 4 and session.t == 1
+
+    # playback advances through the same command API: subscribers hear every frame, in order
+    session.set_loop(False)
+    session.set_fps(60)
+    session.set_frame(T - 4)
+    frames = []
+    session.on_frame_change(frames.append)
+    session.play()
+    assert playing == [True] and session.gui.playing.value and session.gui.timestep.disabled
+    deadline = time.time() + 10
+    while session.playing and time.time() < deadline:
+        time.sleep(0.01)
+    assert playing == [True, False] and not session.gui.playing.value and not session.gui.timestep.disabled
+    assert frames == [T - 3, T - 2, T - 1] and int(session.gui.timestep.value) == T - 1
+    with pytest.raises(InputError):
+        session.set_fps(0)
+
+
+def test_playback_drives_only_the_timeline_commands():
+    from vid3d.viewer.app.playback import Playback
+
+    class Timeline:
+        def __init__(self):
+            self.t, self.num_frames, self.fps, self.loop, self.calls = 0, 4, 500.0, False, []
+
+        def set_frame(self, t):
+            self.calls.append(("set_frame", t))
+            self.t = t
+
+        def pause(self):
+            self.calls.append(("pause",))
+
+    tl = Timeline()
+    pb = Playback(tl)
+    pb.start()
+    try:
+        pb.playing = True
+        deadline = time.time() + 10
+        while pb.playing and time.time() < deadline:
+            time.sleep(0.01)
+        assert tl.calls == [("set_frame", 1), ("set_frame", 2), ("set_frame", 3), ("pause",)]
+        tl.loop = True
+        assert pb.next_frame(3) == 0 and pb.next_frame(1) == 2
+    finally:
+        pb.stop()
+
+
+def test_gui_calls_commands_and_ignores_its_own_echo():
+    import viser
+
+    from vid3d.viewer.app.commands import Observers
+    from vid3d.viewer.app.gui import GuiSetup, build_gui
+
+    class Controls:
+        t, num_frames, fps, loop, playing = 0, 10, 30.0, True, False
+
+        def __init__(self):
+            self.calls, self.frames, self.plays = [], Observers(), Observers()
+
+        def __getattr__(self, name):  # every command: recorded
+            return lambda *a, **k: self.calls.append((name, *a, *sorted(k.items())))
+
+        def info_markdown(self):
+            return f"frame **{self.t}**"
+
+        def on_frame_change(self, cb):
+            return self.frames.subscribe(cb)
+
+        def on_playing_change(self, cb):
+            return self.plays.subscribe(cb)
+
+    server = viser.ViserServer(host="127.0.0.1", port=free_port(), verbose=False)
+    try:
+        c = Controls()
+        g = build_gui(server.gui, c, GuiSetup(
+            num_frames=10, fps=30.0, loop=True, mode="current", modes=("current", "accumulated"),
+            filter=PointFilter(), has_confidence=False, median_depth=2.0, show_frustums=True,
+            frustum_images=False, follow=False))
+        g.timestep.value = 4
+        g.next_button.value = True
+        g.playing.value = True
+        g.stride.value = 3
+        g.mode.value = "All frames (stride)"
+        assert c.calls == [("set_frame", 4), ("step", 1), ("play",), ("set_filter", ("stride", 3)),
+                           ("set_mode", "accumulated")]
+        c.calls.clear()
+        c.t = 7
+        c.frames.notify(7)  # the session drew frame 7 (say, playback did): the slider follows
+        assert int(g.timestep.value) == 7 and g.info.content == "frame **7**"
+        c.plays.notify(True)
+        assert g.playing.value and g.timestep.disabled
+        c.plays.notify(False)
+        assert not g.playing.value and not g.timestep.disabled
+        assert c.calls == []  # reflecting the session's state sends no command back
+    finally:
+        server.stop()
+
+
+# ---------------------------------------------------------------------------------------------
 # Other bundles and bad input
 # ---------------------------------------------------------------------------------------------
 
@@ -402,7 +547,7 @@ def test_prior_only_bundle_shows_prior_with_note(tmp_path, clip):
     s = ViewerSession(path, ViewerConfig(port=free_port(), device="cpu", mode="static_dynamic"))
     s.start()
     try:
-        assert s.source.depth_name == "prior" and s.mode == "current"
+        assert s.source.depth_field == "prior" and s.mode == "current"
         assert "/depth/prior" in s.gui.info.content and "⚠" in s.gui.info.content
         assert s.stats.points_current == np.isfinite(clip.depth[0][::2, ::2]).sum()
         assert "Static background + dynamic" not in s.gui.mode.options

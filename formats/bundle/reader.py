@@ -1,4 +1,5 @@
-"""Reading bundles lazily: :func:`open_bundle` validates, :meth:`Bundle.frame` reads one frame."""
+"""Reading bundles lazily: :func:`open_bundle` validates, :meth:`Bundle.frame` reads one frame (all its
+datasets, or only the named ones)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 import h5py
 import numpy as np
@@ -19,7 +20,7 @@ from vid3d.formats.errors import BundleFormatError, InputError
 
 @dataclass(frozen=True)
 class Frame:
-    """One frame of a capture. Absent datasets are None.
+    """One frame of a capture. Absent datasets (and those not asked for) are None.
 
     Fields:
         index: frame index in the bundle.
@@ -33,7 +34,7 @@ class Frame:
     """
 
     index: int
-    rgb: np.ndarray
+    rgb: np.ndarray | None
     depth: np.ndarray | None
     confidence: np.ndarray | None
     prior: np.ndarray | None
@@ -106,13 +107,29 @@ class Bundle:
             raise InputError(f"frame {t} out of range: the bundle has {self.num_frames} frames")
         return t % self.num_frames
 
-    def frame(self, t: int) -> Frame:
-        """Read frame ``t`` (one chunk per dataset)."""
+    def frame(self, t: int, fields: Iterable[str] | None = None) -> Frame:
+        """Read frame ``t``: one chunk of each image dataset named in ``fields`` (``"rgb"``,
+        ``"depth"``, ``"confidence"``, ``"prior"``, ``"dynamic_mask"``, ``"scene_flow"``).
+
+        ``None`` reads every dataset present. Datasets not named, or named but absent from the
+        file, are None in the result; an unknown name raises InputError. K, pose and timestamp
+        are always filled (they are loaded at open).
+        """
         t = self._check_index(t)
-        images = {name: (_decode(name, self._file[spec.path][t]) if self.has(name) else None)
+        wanted = IMAGE_FIELDS.keys() if fields is None else self._field_names(fields)
+        images = {name: (_decode(name, self._file[spec.path][t]) if name in wanted and self.has(name) else None)
                   for name, spec in IMAGE_FIELDS.items()}
         return Frame(index=t, K=self.K[t], T_world_camera=self.T_world_camera[t],
                      timestamp_s=float(self.timestamps_s[t]), **images)
+
+    def _field_names(self, fields: Iterable[str]) -> set[str]:
+        if isinstance(fields, str):  # frame(t, "rgb"): one name, not its letters
+            fields = (fields,)
+        names = set(fields)
+        unknown = sorted(names - IMAGE_FIELDS.keys())
+        if unknown:
+            raise InputError(f"unknown field {unknown[0]!r}; expected some of {list(IMAGE_FIELDS)}")
+        return names
 
     def read(self, name: str, frames: slice | np.ndarray | None = None) -> np.ndarray:
         """A whole image dataset (or a selection of frames), decoded: ``(T, H, W[, C])``."""

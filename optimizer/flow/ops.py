@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from vid3d.formats.errors import ShapeError
+from vid3d.formats.conventions import PIXEL_CENTER, pixel_grid
 
 def warp_bilinear(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
     """Sample ``image`` ``(H, W[, C])`` at ``x + flow`` for every pixel x; ``flow`` ``(H, W, 2)``.
@@ -15,9 +15,9 @@ def warp_bilinear(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
     import cv2
 
     H, W = flow.shape[:2]
-    v, u = np.mgrid[0:H, 0:W].astype(np.float32)
-    map_x = u + flow[..., 0].astype(np.float32)
-    map_y = v + flow[..., 1].astype(np.float32)
+    idx = pixel_grid(H, W) - PIXEL_CENTER  # (H, W, 2): cv2.remap addresses pixels by index
+    map_x = idx[..., 0] + flow[..., 0].astype(np.float32)
+    map_y = idx[..., 1] + flow[..., 1].astype(np.float32)
     return cv2.remap(np.asarray(image, dtype=np.float32), map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
@@ -45,8 +45,8 @@ def forward_backward_validity(flow_ij: np.ndarray, flow_ji: np.ndarray, threshol
     index coordinates in [0, W-1] x [0, H-1] after the +0.5 shift cancels).
     """
     H, W = flow_ij.shape[:2]
-    v, u = np.mgrid[0:H, 0:W].astype(np.float32)
-    tx, ty = u + flow_ij[..., 0], v + flow_ij[..., 1]
+    idx = pixel_grid(H, W) - PIXEL_CENTER
+    tx, ty = idx[..., 0] + flow_ij[..., 0], idx[..., 1] + flow_ij[..., 1]
     inside = (tx >= -0.5) & (tx <= W - 0.5) & (ty >= -0.5) & (ty <= H - 0.5)
     back = warp_bilinear(flow_ji, flow_ij)
     err = np.linalg.norm(flow_ij + back, axis=-1)

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vid3d.formats.conventions import invert_T, pixel_grid
+from vid3d.formats.conventions import pixel_grid
 
 from .config import PriorConfig
 

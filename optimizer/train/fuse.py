@@ -18,6 +18,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from vid3d.formats.conventions import pixel_grid
+
 from vid3d.optimizer.train import losses as L
 from vid3d.optimizer.train.config import TrainConfig
 from vid3d.optimizer.train.data import Flows
@@ -41,8 +43,7 @@ class Fused:
 
 
 def _grid(h: int, w: int, device) -> torch.Tensor:
-    v, u = torch.meshgrid(torch.arange(h, device=device), torch.arange(w, device=device), indexing="ij")
-    return torch.stack([u, v], -1).reshape(-1, 2).float() + 0.5  # (h*w, 2)
+    return pixel_grid(h, w, like=torch.empty(0, device=device)).reshape(-1, 2)  # (h*w, 2) pixel centres
 
 
 def _chunked_sf(sf: SceneFlowField, X: torch.Tensor, t: float) -> torch.Tensor:

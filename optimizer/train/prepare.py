@@ -8,8 +8,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vid3d.formats.conventions import scale_intrinsics
-from vid3d.formats.errors import InputError
+from vid3d.formats.conventions import pixel_grid, scale_intrinsics
 from vid3d.optimizer.train.data import TrainInputs
 
 
@@ -116,8 +115,8 @@ def prepare_clip(inputs: TrainInputs, pairs: list[tuple[int, int]], long_side: i
     d_ref = float(np.median(prior_full[:, ::4, ::4]))
     # The MLP's box: robust extent of the prior's world points (every frame, sub-sampled pixels).
     step = max(1, min(H, W) // 32)
-    vv, uu = np.mgrid[0:H:step, 0:W:step].astype(np.float64) + 0.5
-    rays = np.stack([uu, vv, np.ones_like(uu)], -1) @ np.linalg.inv(np.asarray(inputs.K, np.float64)).T
+    uv = pixel_grid(H, W)[::step, ::step].astype(np.float64)
+    rays = np.concatenate([uv, np.ones_like(uv[..., :1])], -1) @ np.linalg.inv(np.asarray(inputs.K, np.float64)).T
     pts = rays[None] * prior_full[:, ::step, ::step, None]
     pts = np.einsum("tij,thwj->thwi", Twc[:, :3, :3], pts) + Twc[:, None, None, :3, 3]
     pts = pts.reshape(-1, 3)

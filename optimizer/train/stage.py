@@ -34,17 +34,6 @@ def _fingerprint(inputs: TrainInputs, cfg: TrainConfig) -> str:
 
 
 def _save(obj: dict, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
-
-
-def _save(obj: dict, path: Path) -> None:
     with atomic_file(path) as tmp:
         torch.save(obj, tmp)
 

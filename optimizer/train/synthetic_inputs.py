@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from vid3d.formats.conventions import PIXEL_CENTER, pixel_grid
+
 from vid3d.optimizer.train.data import Flows, TrainInputs
 
 
@@ -26,8 +28,8 @@ def degraded_prior(depth: np.ndarray, *, seed: int = 0, scale: float = 0.15, dis
 
     rng = np.random.default_rng(seed)
     T, H, W = depth.shape
-    v, u = np.mgrid[0:H, 0:W].astype(np.float64)
-    u, v = 2 * (u + 0.5) / W - 1, 2 * (v + 0.5) / H - 1
+    uv = pixel_grid(H, W).astype(np.float64)
+    u, v = 2 * uv[..., 0] / W - 1, 2 * uv[..., 1] / H - 1
     out = np.empty((T, H, W), np.float32)
     for t in range(T):
         s = rng.uniform(-scale, scale)
@@ -55,8 +57,8 @@ def forward_backward_valid(f_ij: np.ndarray, f_ji: np.ndarray, *, max_err_px: fl
     import cv2
 
     H, W = f_ij.shape[:2]
-    v, u = np.mgrid[0:H, 0:W].astype(np.float32)
-    mx, my = u + f_ij[..., 0], v + f_ij[..., 1]
+    idx = pixel_grid(H, W) - PIXEL_CENTER  # cv2.remap addresses pixels by index
+    mx, my = idx[..., 0] + f_ij[..., 0], idx[..., 1] + f_ij[..., 1]
     back = cv2.remap(f_ji, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     err = np.linalg.norm(back + f_ij, axis=-1)
     inside = (mx >= 0) & (mx <= W - 1) & (my >= 0) & (my <= H - 1)

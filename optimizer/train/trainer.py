@@ -17,14 +17,17 @@ The entry (checkpoints, resume, the final fusion) is :func:`vid3d.optimizer.trai
 
 from __future__ import annotations
 
+import contextlib
 import numpy as np
 import torch
+
+from vid3d.formats.conventions import pixel_grid
 
 from vid3d.optimizer.train import losses as L
 from vid3d.optimizer.train.config import PriorTerms, TrainConfig
 from vid3d.optimizer.train.prepare import PreparedClip
 from vid3d.optimizer.train.depth_net import ResidualDepthModel
-from vid3d.optimizer.train.pairs import batch_indices, make_pairs, sample_pixels
+from vid3d.optimizer.train.pairs import batch_indices, sample_pixels
 from vid3d.optimizer.train.scene_flow import SceneFlowField, SceneFlowMLP
 
 LOSS_NAMES = ("total", "flow", "disp", "velocity", "static", "residual", "anchor", "flow_px")
@@ -50,9 +53,7 @@ class Trainer:
         self.step = 0
         self.history: dict[str, list[float]] = {k: [] for k in LOSS_NAMES}
         self.z_min = 1e-3 * clip.d_ref
-        rays_uv = torch.stack(torch.meshgrid(torch.arange(clip.size[0], device=device),
-                                             torch.arange(clip.size[1], device=device), indexing="ij")[::-1], -1)
-        self.uv_grid = (rays_uv.reshape(-1, 2).float() + 0.5)  # (h*w, 2) pixel centres
+        self.uv_grid = pixel_grid(*clip.size, like=torch.empty(0, device=device)).reshape(-1, 2)  # (h*w, 2) centres
 
     # ---------------------------------------------------------------- checkpoints
     def state_dict(self, fingerprint: str) -> dict:

@@ -1,8 +1,9 @@
 """Viewer configuration: frozen dataclasses with named presets (built by the CLI, never mutated).
 
-``PointFilter`` groups the knobs that turn one depth frame into points (decimation, confidence,
-depth range, outliers); ``ViewerConfig`` holds everything the session needs. The GUI changes a
-*copy* of the filter (``dataclasses.replace``) held by the session; the config itself stays as parsed.
+``PointFilter`` (defined in :mod:`vid3d.viewer.points.filter`, shared with the renderer) groups the knobs
+that turn one depth frame into points (decimation, confidence, depth range, outliers); ``ViewerConfig``
+holds everything the session needs. The GUI asks the session for a *copy* of the filter
+(``dataclasses.replace``); the config itself stays as parsed.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from vid3d.formats.errors import InputError
+from vid3d.runtime.device import DEVICES
+from vid3d.viewer.points.filter import PointFilter
 
 DisplayMode = Literal["current", "static_dynamic", "accumulated"]
 DISPLAY_MODES: dict[str, str] = {
@@ -20,44 +23,7 @@ DISPLAY_MODES: dict[str, str] = {
     "accumulated": "All frames (stride)",
 }
 
-
-@dataclass(frozen=True)
-class PointFilter:
-    """How one depth frame becomes points.
-
-    Fields:
-        stride: keep every ``stride``-th pixel in x and y (1 = all pixels).
-        max_points: most points kept per frame after the other filters (evenly spaced subset).
-        confidence_percentile: drop the lowest p % of confidences (0 = keep all); ignored without
-            ``/depth/confidence``.
-        depth_min, depth_max: keep z-depth in ``[depth_min, depth_max]``; None = unbounded.
-        remove_outliers: statistical outlier removal (like open3d's ``remove_statistical_outlier``).
-        outlier_neighbors: neighbours k used for the mean distance.
-        outlier_std_ratio: drop points whose mean k-NN distance exceeds mean + ratio * std.
-    """
-
-    stride: int = 2
-    max_points: int = 500_000
-    confidence_percentile: float = 0.0
-    depth_min: float | None = None
-    depth_max: float | None = None
-    remove_outliers: bool = False
-    outlier_neighbors: int = 16
-    outlier_std_ratio: float = 2.0
-
-    def __post_init__(self) -> None:
-        if isinstance(self.stride, bool) or int(self.stride) != self.stride or self.stride < 1:
-            raise InputError(f"stride must be a positive integer, got {self.stride!r}")
-        if int(self.max_points) != self.max_points or self.max_points < 1:
-            raise InputError(f"max_points must be a positive integer, got {self.max_points!r}")
-        if not 0.0 <= float(self.confidence_percentile) < 100.0:
-            raise InputError(f"confidence_percentile must be in [0, 100), got {self.confidence_percentile!r}")
-        if self.depth_min is not None and self.depth_max is not None and self.depth_min > self.depth_max:
-            raise InputError(f"depth_min ({self.depth_min}) must not exceed depth_max ({self.depth_max})")
-        if int(self.outlier_neighbors) != self.outlier_neighbors or self.outlier_neighbors < 1:
-            raise InputError(f"outlier_neighbors must be a positive integer, got {self.outlier_neighbors!r}")
-        if not float(self.outlier_std_ratio) > 0.0:
-            raise InputError(f"outlier_std_ratio must be > 0, got {self.outlier_std_ratio!r}")
+__all__ = ["DISPLAY_MODES", "VIEWER_PRESETS", "DisplayMode", "PointFilter", "ViewerConfig", "free_port"]
 
 
 @dataclass(frozen=True)
@@ -122,8 +88,8 @@ class ViewerConfig:
             raise InputError(f"fps must be > 0, got {self.fps!r}")
         if self.point_size is not None and not self.point_size > 0:
             raise InputError(f"point_size must be > 0, got {self.point_size!r}")
-        if self.device not in ("auto", "cpu", "cuda"):
-            raise InputError(f"device must be 'auto', 'cpu' or 'cuda', got {self.device!r}")
+        if self.device not in DEVICES:
+            raise InputError(f"device must be one of {list(DEVICES)}, got {self.device!r}")
         if not 0.05 <= self.effect_moving_scale <= 1.0:
             raise InputError(f"effect_moving_scale must be in [0.05, 1], got {self.effect_moving_scale!r}")
 

@@ -6,16 +6,22 @@ resolution while the camera moves, then once more at full resolution when it has
 ``REST_S``. While an effect is on, the client-side point clouds are hidden (they would double-draw).
 The renderer (and torch, seconds to import) is loaded only when an effect is first chosen, so it
 costs nothing at start-up; when it cannot be imported the panel says so and stays at "None".
+
+The panel reaches the session only through :class:`~vid3d.viewer.app.commands.EffectsHost`: it reads
+the shown points, asks for the clouds to be hidden while an effect draws, reports its render time, and
+re-renders when it is told that a frame was drawn.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from vid3d.viewer.app.commands import EffectsHost
 from vid3d.viewer.app.view_geometry import K_from_fov, T_world_camera_from_view, ray_pick
 
 EFFECTS = ("None", "Bokeh", "Dolly zoom")
@@ -92,15 +98,27 @@ class _ClientWorker:
                     print(f"vid3d view: effect render failed: {type(exc).__name__}: {exc}")
 
 
-class EffectsPanel:
-    """The Effects folder's controls and the per-client render workers."""
+@dataclass(frozen=True)
+class EffectsSetup:
+    """What the panel starts from: median_depth and depth_limit (the distance sliders' default and end),
+    max_side (render size at rest, px), moving_scale (resolution factor while the camera moves)."""
 
-    def __init__(self, session: Any) -> None:
-        self.session = session
-        gui = session.server.gui
-        depth = float(session.median_depth)
-        limit = float(session.gui.depth_limit)
-        with session.gui.effects_folder:
+    median_depth: float
+    depth_limit: float
+    max_side: int
+    moving_scale: float
+
+
+class EffectsPanel:
+    """The Effects folder's controls (added into ``folder``, a viser folder handle of ``server``'s GUI)
+    and the per-client render workers, for ``host`` (the session)."""
+
+    def __init__(self, server: Any, folder: Any, host: EffectsHost, setup: EffectsSetup) -> None:
+        self.server, self.host, self.setup = server, host, setup
+        gui = server.gui
+        depth = float(setup.median_depth)
+        limit = float(setup.depth_limit)
+        with folder:
             self.effect = gui.add_dropdown("Effect", options=EFFECTS, initial_value="None")
             self.focus = gui.add_slider("Focus distance", min=limit / 200.0, max=limit, step=limit / 200.0,
                                         initial_value=float(np.clip(depth, limit / 200.0, limit)))
@@ -110,7 +128,7 @@ class EffectsPanel:
             self.subject = gui.add_slider("Subject distance", min=limit / 200.0, max=limit, step=limit / 200.0,
                                           initial_value=float(np.clip(depth, limit / 200.0, limit)))
             self.max_side = gui.add_slider("Render size (px)", min=128, max=1920, step=32,
-                                           initial_value=int(session.config.effect_max_side))
+                                           initial_value=int(setup.max_side))
             self.status = gui.add_markdown("Effects render on the server from your camera.")
         self._workers: dict[int, _ClientWorker] = {}
         self._lock = threading.Lock()
@@ -122,9 +140,11 @@ class EffectsPanel:
         for h in (self.focus, self.aperture, self.strength, self.subject, self.max_side):
             h.on_update(lambda _e: self.scene_changed())
         self.pick.on_click(lambda e: self._arm_pick(e.client))
-        session.server.on_client_disconnect(lambda c: self._detach(c.client_id))
-        for client in session.server.get_clients().values():
+        server.on_client_connect(self.attach)
+        server.on_client_disconnect(lambda c: self._detach(c.client_id))
+        for client in server.get_clients().values():
             self.attach(client)
+        host.on_frame_change(lambda _t: self.scene_changed())
 
     @property
     def active(self) -> bool:
@@ -172,13 +192,12 @@ class EffectsPanel:
             w.thread.join(timeout=5.0)
 
     def _effect_changed(self) -> None:
-        s = self.session
         if self.effect.value != "None" and not self.load_renderer():
             self.effect.value = "None"
             return
-        s.show_frame(s.t)  # hides / shows the client-side clouds
+        self.host.set_clouds_hidden(self.active)  # redraws: the client-side clouds would double-draw
         if not self.active:
-            for client in s.server.get_clients().values():
+            for client in self.server.get_clients().values():
                 client.scene.set_background_image(None)
         self.scene_changed()
 
@@ -195,22 +214,22 @@ class EffectsPanel:
         """Render the current effect from ``client``'s camera and show it as its background image."""
         if not self.active:
             return None
-        s = self.session
+        host = self.host
         cam_h = client.camera
         side = int(self.max_side.value)
         if moving:
-            side = max(64, int(side * s.config.effect_moving_scale))
+            side = max(64, int(side * self.setup.moving_scale))
         cam = effect_camera(cam_h.wxyz, cam_h.position, float(cam_h.fov), float(cam_h.aspect), side)
-        pts = s.displayed_world_points()
+        pts = host.displayed_world_points()
         t0 = time.perf_counter()
         img = render_effect(pts.points, pts.colors, cam, effect=str(self.effect.value),
                             focus_distance=float(self.focus.value), aperture=float(self.aperture.value),
                             dolly_strength=float(self.strength.value), subject_distance=float(self.subject.value),
-                            device=s.device)
+                            device=host.device)
         ms = (time.perf_counter() - t0) * 1e3
         client.scene.set_background_image(img, format="jpeg", jpeg_quality=60 if moving else 85)
-        s.stats.render_ms = ms
-        self.status.content = f"{self.effect.value}: {cam.width}×{cam.height} in {ms:.0f} ms ({s.device})"
+        host.report_render_ms(ms)
+        self.status.content = f"{self.effect.value}: {cam.width}×{cam.height} in {ms:.0f} ms ({host.device})"
         self.last_image = img
         return img
 
@@ -228,7 +247,7 @@ class EffectsPanel:
     def focus_on_ray(self, origin: np.ndarray, direction: np.ndarray, client: Any = None) -> float | None:
         """Set focus and subject distance to the z-depth (along ``direction`` (3,)) of the shown point
         nearest the click ray; returns it, or None when the ray hits nothing."""
-        pts = self.session.displayed_world_points()
+        pts = self.host.displayed_world_points()
         i = ray_pick(pts.points, origin, direction, max_angle=0.02)
         if i is None:
             self.status.content = "No point there; focus unchanged."

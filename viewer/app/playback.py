@@ -1,21 +1,24 @@
-"""Playback: a daemon thread that advances the frame at ``session.fps`` while ``playing`` is set.
+"""Playback: a daemon thread that advances the frame at ``timeline.fps`` while ``playing`` is set.
 
-It moves the GUI's frame slider (so every browser's slider follows), which runs the same callback
-as a user's scrub. At the last frame it wraps when ``session.loop`` is set, else it stops playing.
+It drives the session only through its :class:`~vid3d.viewer.app.commands.Timeline` commands:
+``set_frame(next)`` each period (every browser's slider follows by observing the frame change), and
+``pause()`` at the last frame when ``timeline.loop`` is off, or when drawing a frame failed.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from typing import Any
+
+from vid3d.viewer.app.commands import Timeline
 
 
 class Playback:
-    """Drives ``session`` in time. ``playing`` may be set from any thread; :meth:`stop` ends the thread."""
+    """Drives ``timeline`` in time. ``playing`` is set by the session's ``play()`` / ``pause()``;
+    :meth:`stop` ends the thread."""
 
-    def __init__(self, session: Any) -> None:
-        self.session = session
+    def __init__(self, timeline: Timeline) -> None:
+        self.timeline = timeline
         self.playing = False
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="vid3d-playback", daemon=True)
@@ -30,32 +33,30 @@ class Playback:
 
     def next_frame(self, t: int) -> int | None:
         """The frame after ``t``; None when playback must stop (last frame, no loop)."""
-        T = self.session.num_frames
-        if t + 1 < T:
+        if t + 1 < self.timeline.num_frames:
             return t + 1
-        return 0 if self.session.loop else None
+        return 0 if self.timeline.loop else None
+
+    def _halt(self) -> None:
+        self.timeline.pause()  # observers (the GUI's checkbox) hear of it first
+        self.playing = False
 
     def _run(self) -> None:
-        s = self.session
+        tl = self.timeline
         while not self._stop.is_set():
             if not self.playing:
                 self._stop.wait(0.02)
                 continue
             t0 = time.perf_counter()
-            nxt = self.next_frame(s.t)
+            nxt = self.next_frame(tl.t)
             if nxt is None:
-                if s.gui is not None:
-                    s.gui.playing.value = False  # its callback re-enables the slider and clears `playing`
-                self.playing = False
+                self._halt()
                 continue
             try:
-                if s.gui is not None:
-                    s.gui.timestep.value = nxt  # runs the slider callback here, synchronously
-                else:
-                    s.set_frame(nxt)
+                tl.set_frame(nxt)
             except Exception as exc:  # keep serving; say why playback stopped
-                self.playing = False
                 print(f"vid3d view: playback stopped: {type(exc).__name__}: {exc}")
+                self._halt()
                 continue
-            period = 1.0 / max(1e-3, float(s.fps))
+            period = 1.0 / max(1e-3, float(tl.fps))
             self._stop.wait(max(0.0, period - (time.perf_counter() - t0)))

@@ -1,7 +1,13 @@
-"""``ViewerSession``: the viewer's state (the one place it lives) and the viser scene it drives.
+"""``ViewerSession``: the viewer's state (the one place it lives), its command API, and the viser scene it drives.
 
 ``ViewerSession(path, config).start()`` builds the server and returns the port without blocking;
 ``.stop()`` ends it. ``vid3d view`` just blocks in between.
+
+Everything that changes the view is a command (``set_frame``, ``step``, ``play`` / ``pause``,
+``set_mode``, ``set_filter``, ``set_point_scale``, ``set_follow``...). After each draw the session
+notifies its frame observers (``on_frame_change``); playback changes reach ``on_playing_change``. The
+GUI, the effects panel and the play thread see the session only through the Protocols of
+``commands.py``.
 
 Streaming choice (measured in ``benchmarks/viewer_stream.py``): the current frame is **one reusable
 point cloud** updated under ``server.atomic()`` (points in camera coordinates, the node placed at the
@@ -23,15 +29,13 @@ from typing import Any
 
 import numpy as np
 
-from vid3d.viewer.app.config import DISPLAY_MODES, PointFilter, ViewerConfig
-from vid3d.viewer.app.scene_data import FramePoints, evenly_spaced, frame_points, fuse_points, to_world
+from vid3d.formats.errors import InputError
+from vid3d.runtime.device import device_name
+from vid3d.viewer.app.commands import FrameCallback, Observers, PlayingCallback, Unsubscribe
+from vid3d.viewer.app.config import DISPLAY_MODES, ViewerConfig
 from vid3d.viewer.app.source import CaptureSource
-from vid3d.viewer.app.view_geometry import (
-    ViewPose,
-    time_colors,
-    view_from_pose,
-    world_up_from_trajectory,
-)
+from vid3d.viewer.app.view_geometry import ViewPose, time_colors, view_from_pose, world_up_from_trajectory
+from vid3d.viewer.points import FramePoints, PointFilter, evenly_spaced, fuse_points, points_of_frame, to_world
 
 
 @dataclass
@@ -57,48 +61,33 @@ class SessionStats:
         return self.points_current + self.points_background + self.points_accumulated
 
 
-def _pick_device(name: str) -> str:
-    """"cpu" or "cuda". "auto" imports torch only when an NVIDIA device node exists (torch's import
-    alone costs seconds, and start-up is a target), so a CPU machine unprojects with numpy."""
-    from vid3d.formats.errors import InputError
-
-    if name == "cpu":
-        return "cpu"
-    if name == "auto" and not any(os.path.exists(p) for p in ("/dev/nvidiactl", "/dev/nvidia0")):
-        return "cpu"
-    import torch
-
-    if torch.cuda.is_available():
-        return "cuda"
-    if name == "cuda":
-        raise InputError("device 'cuda' requested but torch sees no CUDA device")
-    return "cpu"
-
-
 class ViewerSession:
     """The viewer of one capture. Raises BundleFormatError / InputError at construction on a bad file.
 
-    Public state (read it; change it through the methods): ``t`` (current frame), ``mode``,
-    ``filter`` (:class:`PointFilter`), ``point_scale``, ``follow``, ``stats``, ``server`` (after
-    :meth:`start`), ``cloud`` (the current-frame :class:`viser.PointCloudHandle`), ``gui``.
+    Read-only state: ``t`` (current frame), ``mode``, ``filter`` (:class:`PointFilter`), ``point_scale``,
+    ``follow``, ``fps``, ``loop``, ``playing``, ``stats``, ``device``; after :meth:`start`: ``server``,
+    ``cloud`` (the current-frame :class:`viser.PointCloudHandle`), ``gui``, ``playback``, ``effects``.
+    Change it through the commands.
     """
 
     def __init__(self, bundle_path: str | os.PathLike, config: ViewerConfig | None = None) -> None:
         self.config = config or ViewerConfig()
         self.source = CaptureSource(bundle_path)
         src = self.source
-        self.device = _pick_device(self.config.device)
-        self.t = 0
-        self.filter: PointFilter = self.config.filter
+        self.device = device_name(self.config.device)  # "cpu" without importing torch on a CPU machine
         self.notes: list[str] = [src.note] if src.note else []
-        self.mode = self.config.mode
-        if self.mode == "static_dynamic" and not src.has_dynamic:
+        mode = self.config.mode
+        if mode == "static_dynamic" and not src.has_dynamic:
             self.notes.append("no /mask/dynamic: 'static background + dynamic' is not available")
-            self.mode = "current"
-        self.follow = bool(self.config.follow_camera)
-        self.point_scale = 1.0
-        self.fps = float(self.config.fps or src.fps or 30.0)
-        self.loop = bool(self.config.loop)
+            mode = "current"
+        self._t = 0
+        self._mode = mode
+        self._filter: PointFilter = self.config.filter
+        self._follow = bool(self.config.follow_camera)
+        self._point_scale = 1.0
+        self._fps = float(self.config.fps or src.fps or 30.0)
+        self._loop = bool(self.config.loop)
+        self._clouds_hidden = False
         self.stats = SessionStats()
         self.world_up = world_up_from_trajectory(src.T_world_camera)
         self.median_depth = src.median_depth(0)
@@ -111,8 +100,11 @@ class ViewerSession:
         self.gui: Any = None
         self.playback: Any = None
         self.effects: Any = None
+        self._frame_observers: Observers[int] = Observers()
+        self._playing_observers: Observers[bool] = Observers()
         self._lock = threading.RLock()
         self._req_lock = threading.Lock()
+        self._play_lock = threading.Lock()
         self._req_id = 0
         self._background: FramePoints | None = None
         self._background_filter: PointFilter | None = None
@@ -120,11 +112,56 @@ class ViewerSession:
         self._accum_filter: PointFilter | None = None
         self._current: FramePoints = FramePoints.empty()
 
-    # -- geometry of the capture ------------------------------------------------------------------
+    # -- read-only state ------------------------------------------------------------------------
+
+    @property
+    def t(self) -> int:
+        return self._t
 
     @property
     def num_frames(self) -> int:
         return self.source.num_frames
+
+    @property
+    def mode(self) -> str:
+        return self._mode
+
+    @property
+    def filter(self) -> PointFilter:
+        return self._filter
+
+    @property
+    def point_scale(self) -> float:
+        return self._point_scale
+
+    @property
+    def follow(self) -> bool:
+        return self._follow
+
+    @property
+    def fps(self) -> float:
+        return self._fps
+
+    @property
+    def loop(self) -> bool:
+        return self._loop
+
+    @property
+    def playing(self) -> bool:
+        return bool(self.playback is not None and self.playback.playing)
+
+    # -- observers ------------------------------------------------------------------------------
+
+    def on_frame_change(self, callback: FrameCallback) -> Unsubscribe:
+        """Call ``callback(t)`` after every draw of frame ``t`` (a new frame, or a redraw after a setting
+        changed), on the drawing thread, in draw order. Returns a function that unsubscribes it."""
+        return self._frame_observers.subscribe(callback)
+
+    def on_playing_change(self, callback: PlayingCallback) -> Unsubscribe:
+        """Call ``callback(playing)`` when playback starts or stops (before ``playing`` reads the new value)."""
+        return self._playing_observers.subscribe(callback)
+
+    # -- geometry of the capture ------------------------------------------------------------------
 
     def view_of_frame(self, t: int) -> ViewPose:
         """The viewer camera that looks exactly through recorded frame ``t``."""
@@ -134,9 +171,9 @@ class ViewerSession:
     def point_size(self) -> float:
         """World-space point size: the pixel footprint at the median depth, times stride and ``point_scale``."""
         if self.config.point_size is not None:
-            return float(self.config.point_size) * self.point_scale
+            return float(self.config.point_size) * self._point_scale
         fx = float(self.source.K[0, 0, 0])
-        return self.point_scale * self.median_depth * self.filter.stride / fx
+        return self._point_scale * self.median_depth * self._filter.stride / fx
 
     # -- lifetime --------------------------------------------------------------------------------
 
@@ -144,7 +181,8 @@ class ViewerSession:
         """Start serving (non-blocking); returns the port. The first frame is in the scene on return."""
         import viser
 
-        from vid3d.viewer.app.gui import build_gui
+        from vid3d.viewer.app.effects_panel import EffectsPanel, EffectsSetup
+        from vid3d.viewer.app.gui import GuiSetup, build_gui
         from vid3d.viewer.app.playback import Playback
 
         cfg, src = self.config, self.source
@@ -156,7 +194,6 @@ class ViewerSession:
         # near plane beyond the frustums' own size: looking through a recorded camera, its frustum and
         # its close neighbours are clipped instead of covering the view
         ic.near = max(1e-3, 0.05 * self.median_depth)
-        server.on_client_connect(self._on_connect)
 
         self.cloud = server.scene.add_point_cloud(
             "/points/current", points=np.zeros((0, 3), np.float32), colors=np.zeros((0, 3), np.uint8),
@@ -165,13 +202,18 @@ class ViewerSession:
             "/points/background", points=np.zeros((0, 3), np.float32), colors=np.zeros((0, 3), np.uint8),
             point_size=self.point_size(), precision="float32", visible=False)
         self._add_cameras()
-        self.gui = build_gui(self)
+        modes = tuple(k for k in DISPLAY_MODES if k != "static_dynamic" or src.has_dynamic)
+        self.gui = build_gui(server.gui, self, GuiSetup(
+            num_frames=src.num_frames, fps=self._fps, loop=self._loop, mode=self._mode, modes=modes,
+            filter=self._filter, has_confidence=src.has_confidence, median_depth=self.median_depth,
+            show_frustums=cfg.show_frustums, frustum_images=cfg.frustum_images, follow=self._follow))
         self.show_frame(0)
         self.playback = Playback(self)
         self.playback.start()
-        from vid3d.viewer.app.effects_panel import EffectsPanel
-
-        self.effects = EffectsPanel(self)  # cheap: the renderer (torch) loads when an effect is chosen
+        # cheap: the renderer (torch) loads when an effect is chosen
+        self.effects = EffectsPanel(server, self.gui.effects_folder, self, EffectsSetup(
+            median_depth=self.median_depth, depth_limit=self.gui.depth_limit, max_side=cfg.effect_max_side,
+            moving_scale=cfg.effect_moving_scale))
         return int(server.get_port())
 
     def stop(self) -> None:
@@ -221,10 +263,6 @@ class ViewerSession:
             "/cameras/current", fov=fov, aspect=aspect, scale=scale * 1.3, color=(255, 40, 40),
             thickness=2.5, thickness_units="screen", visible=cfg.show_frustums)
 
-    def _on_connect(self, client: Any) -> None:
-        if self.effects is not None:
-            self.effects.attach(client)
-
     def place_camera(self, client: Any, view: ViewPose) -> None:
         """Move one browser's camera to ``view`` (exact orientation, fov)."""
         try:
@@ -236,52 +274,46 @@ class ViewerSession:
         except AssertionError:  # the browser has not reported its camera yet
             pass
 
+    def _clients(self, client: Any) -> list[Any]:
+        return [client] if client is not None else list(self.server.get_clients().values())
+
     def fly_to(self, t: int, *, client: Any = None) -> None:
         """Jump to frame ``t`` and put ``client``'s camera (all clients if None) at its recorded pose."""
         self.set_frame(t)
         view = self.view_of_frame(t)
-        clients = [client] if client is not None else list(self.server.get_clients().values())
-        for c in clients:
+        for c in self._clients(client):
             self.place_camera(c, view)
 
     def reset_view(self, client: Any = None) -> None:
         """Back to the first frame's recorded camera (the initial view)."""
         view = self.view_of_frame(0)
-        clients = [client] if client is not None else list(self.server.get_clients().values())
-        for c in clients:
+        for c in self._clients(client):
             self.place_camera(c, view)
 
     # -- points ----------------------------------------------------------------------------------
 
-    def frame_points(self, t: int, *, dynamic_only: bool = False, flt: PointFilter | None = None) -> FramePoints:
-        """Filtered points of frame ``t`` in its camera's coordinates (``(N, 3)`` f32, colours u8)."""
+    def points_of(self, t: int, *, pixels: str = "all", flt: PointFilter | None = None) -> FramePoints:
+        """Filtered points of frame ``t`` in its camera's coordinates (``(N, 3)`` f32, colours u8);
+        ``pixels`` "all", "static" or "dynamic" (see :data:`vid3d.viewer.points.PIXELS`)."""
         src = self.source
-        flt = flt or self.filter
-        a = src.frame(t)
-        select = a.dynamic if (dynamic_only and a.dynamic is not None) else None
-        return frame_points(a.depth, a.rgb, src.K[t], flt=flt, confidence=a.confidence, select=select,
-                            device=self.device, rays=src.rays(t, flt.stride))
+        flt = flt or self._filter
+        return points_of_frame(src.frame(t), src.depth_field, flt=flt, pixels=pixels, device=self.device,
+                               rays=src.rays(t, flt.stride))
 
     def background(self) -> FramePoints:
         """Static background in world coordinates, fused once from all frames (per filter setting)."""
         with self._lock:
-            if self._background is not None and self._background_filter == self.filter:
+            if self._background is not None and self._background_filter == self._filter:
                 return self._background
             t0 = time.perf_counter()
             src, cfg = self.source, self.config
             T = src.num_frames
             per_frame = max(2_000, 2 * cfg.background_max_points // max(1, T))
-            flt = dataclasses.replace(self.filter, max_points=min(self.filter.max_points, per_frame))
-            parts = []
-            for t in range(T):
-                a = src.frame(t)
-                static = ~a.dynamic if a.dynamic is not None else None
-                fp = frame_points(a.depth, a.rgb, src.K[t], flt=flt, confidence=a.confidence, select=static,
-                                  device=self.device, rays=src.rays(t, flt.stride))
-                parts.append(to_world(fp, src.T_world_camera[t]))
+            flt = dataclasses.replace(self._filter, max_points=min(self._filter.max_points, per_frame))
+            parts = [to_world(self.points_of(t, pixels="static", flt=flt), src.T_world_camera[t]) for t in range(T)]
             voxel = self.median_depth * flt.stride / float(src.K[0, 0, 0])
             self._background = fuse_points(parts, voxel_size=voxel, max_points=cfg.background_max_points)
-            self._background_filter = self.filter
+            self._background_filter = self._filter
             self.stats.background_ms = (time.perf_counter() - t0) * 1e3
             return self._background
 
@@ -289,20 +321,20 @@ class ViewerSession:
         """Create (once per filter) one node per ``accumulate_stride``-th frame; returns their frames."""
         cfg, src = self.config, self.source
         frames = list(range(0, src.num_frames, cfg.accumulate_stride))
-        if self._accum_filter == self.filter and self._accum_nodes:
+        if self._accum_filter == self._filter and self._accum_nodes:
             return frames
         for h in self._accum_nodes.values():
             h.remove()
         self._accum_nodes = {}
-        flt = dataclasses.replace(self.filter, max_points=max(1, min(self.filter.max_points,
-                                                                     cfg.accumulate_max_points // len(frames))))
+        flt = dataclasses.replace(self._filter, max_points=max(1, min(self._filter.max_points,
+                                                                      cfg.accumulate_max_points // len(frames))))
         for k in frames:
-            fp = self.frame_points(k, flt=flt)
+            fp = self.points_of(k, flt=flt)
             v = self.view_of_frame(k)
             self._accum_nodes[k] = self.server.scene.add_point_cloud(
                 f"/points/accumulated/t{k:05d}", points=fp.points, colors=fp.colors, point_size=self.point_size(),
                 precision=cfg.precision, wxyz=v.wxyz, position=v.position, visible=False)
-        self._accum_filter = self.filter
+        self._accum_filter = self._filter
         return frames
 
     def _hide_accumulated(self) -> None:
@@ -312,19 +344,18 @@ class ViewerSession:
     def displayed_world_points(self) -> FramePoints:
         """Everything the scene shows now, in world coordinates (for the server-side effects)."""
         with self._lock:
-            parts = [to_world(self._current, self.source.T_world_camera[self.t])]
-            if self.mode == "static_dynamic" and self._background is not None:
+            parts = [to_world(self._current, self.source.T_world_camera[self._t])]
+            if self._mode == "static_dynamic" and self._background is not None:
                 parts.append(self._background)
-            if self.mode == "accumulated":
+            if self._mode == "accumulated":
                 for k, h in self._accum_nodes.items():
                     if h.visible:
                         T = self.source.T_world_camera[k]
                         parts.append(to_world(FramePoints(np.asarray(h.points, np.float32), np.asarray(h.colors),
                                                           np.full(len(h.points), -1, np.int64)), T))
-            return FramePoints(np.concatenate([p.points for p in parts]), np.concatenate([p.colors for p in parts]),
-                               np.concatenate([p.pixels for p in parts]))
+            return FramePoints.concat(parts)
 
-    # -- the frame change ------------------------------------------------------------------------
+    # -- commands: time ----------------------------------------------------------------------------
 
     def set_frame(self, t: int) -> None:
         """Request frame ``t`` from any thread; a newer request arriving meanwhile wins (no stale draws)."""
@@ -336,21 +367,53 @@ class ViewerSession:
                 return
             self.show_frame(t)
 
+    def step(self, delta: int) -> None:
+        """Move ``delta`` frames from the current one (wrapping around the clip)."""
+        self.set_frame((self._t + int(delta)) % self.num_frames)
+
+    def play(self) -> None:
+        """Start playback at ``fps`` from the current frame (a no-op for a one-frame capture)."""
+        self._set_playing(True)
+
+    def pause(self) -> None:
+        """Stop playback at the current frame."""
+        self._set_playing(False)
+
+    def _set_playing(self, on: bool) -> None:
+        on = bool(on) and self.num_frames > 1
+        with self._play_lock:
+            if self.playback is None or bool(self.playback.playing) == on:
+                return
+            self._playing_observers.notify(on)
+            self.playback.playing = on
+
+    def set_fps(self, fps: float) -> None:
+        """Playback rate in frames per second (> 0)."""
+        if not float(fps) > 0:
+            raise InputError(f"fps must be > 0, got {fps!r}")
+        self._fps = float(fps)
+
+    def set_loop(self, loop: bool) -> None:
+        """Whether playback wraps around at the last frame (else it stops there)."""
+        self._loop = bool(loop)
+
+    # -- commands: what is drawn -------------------------------------------------------------------
+
     def show_frame(self, t: int) -> None:
-        """Draw frame ``t`` now (synchronous): points, pose, frustum marker, followers, info."""
+        """Draw frame ``t`` now (synchronous): points, pose, frustum marker, followers; then notify."""
         server = self.server
         with self._lock:
             t0 = time.perf_counter()
             t = int(t) % self.num_frames
-            self.t = t
-            dynamic_only = self.mode == "static_dynamic"
+            self._t = t
+            dynamic_only = self._mode == "static_dynamic"
             bg = self.background() if dynamic_only else None
-            if self.mode == "accumulated":
+            if self._mode == "accumulated":
                 self._ensure_accumulated()
-            fp = self.frame_points(t, dynamic_only=dynamic_only)
+            fp = self.points_of(t, pixels="dynamic" if dynamic_only else "all")
             self._current = fp
             view = self.view_of_frame(t)
-            hidden = self.effects is not None and self.effects.active
+            hidden = self._clouds_hidden
             with server.atomic():
                 self.cloud.points = fp.points
                 self.cloud.colors = fp.colors
@@ -365,14 +428,14 @@ class ViewerSession:
                 self.background_cloud.visible = bg is not None and not hidden
                 n_acc = 0
                 for k, h in self._accum_nodes.items():
-                    show = self.mode == "accumulated" and k <= t and k != t and not hidden
+                    show = self._mode == "accumulated" and k <= t and k != t and not hidden
                     h.visible = show
                     if show:
                         h.point_size = self.point_size()
                         n_acc += len(h.points)
                 self.current_frustum.wxyz = view.wxyz
                 self.current_frustum.position = view.position
-                if self.follow:
+                if self._follow:
                     for client in server.get_clients().values():
                         self.place_camera(client, view)
             server.flush()
@@ -382,41 +445,45 @@ class ViewerSession:
             s.points_accumulated = n_acc
             s.update_ms = (time.perf_counter() - t0) * 1e3
             s.frames_shown += 1
-            if self.gui is not None:
-                self.gui.sync(self)
-        if self.effects is not None:
-            self.effects.scene_changed()
+            # under the lock: observers see the draws in the order they happened
+            self._frame_observers.notify(t)
 
     def set_mode(self, mode: str) -> None:
         """Switch display mode (one of :data:`DISPLAY_MODES`) and redraw."""
-        from vid3d.formats.errors import InputError
-
         if mode not in DISPLAY_MODES:
             raise InputError(f"mode must be one of {list(DISPLAY_MODES)}, got {mode!r}")
         if mode == "static_dynamic" and not self.source.has_dynamic:
             raise InputError("this capture has no /mask/dynamic: 'static_dynamic' mode is not available")
         with self._lock:
-            self.mode = mode
+            self._mode = mode
             if mode != "accumulated":
                 self._hide_accumulated()
-            self.show_frame(self.t)
+            self.show_frame(self._t)
 
     def set_filter(self, **changes: Any) -> None:
         """Replace fields of the point filter (``stride=``, ``confidence_percentile=``...) and redraw."""
         with self._lock:
-            self.filter = dataclasses.replace(self.filter, **changes)
-            self.show_frame(self.t)
+            self._filter = dataclasses.replace(self._filter, **changes)
+            self.show_frame(self._t)
 
     def set_point_scale(self, scale: float) -> None:
+        """Point size as a factor of the pixel footprint at the median depth; redraws."""
         with self._lock:
-            self.point_scale = float(scale)
-            self.show_frame(self.t)
+            self._point_scale = float(scale)
+            self.show_frame(self._t)
 
     def set_follow(self, follow: bool) -> None:
+        """Whether every browser's camera follows the recorded camera of the current frame."""
         with self._lock:
-            self.follow = bool(follow)
-            if self.follow:
-                self.show_frame(self.t)
+            self._follow = bool(follow)
+            if self._follow:
+                self.show_frame(self._t)
+
+    def set_clouds_hidden(self, hidden: bool) -> None:
+        """Hide the client-side clouds (while an effect image replaces them) or show them again; redraws."""
+        with self._lock:
+            self._clouds_hidden = bool(hidden)
+            self.show_frame(self._t)
 
     def set_cameras_visible(self, visible: bool) -> None:
         with self._lock, self.server.atomic():
@@ -431,6 +498,12 @@ class ViewerSession:
             for i, h in self.frustums.items():
                 h.image = thumbs[i]
 
+    def report_render_ms(self, ms: float) -> None:
+        """The effects panel's last render time (shown in the info text)."""
+        self.stats.render_ms = float(ms)
+
+    # -- info --------------------------------------------------------------------------------------
+
     def info_markdown(self) -> str:
         """The info panel's text: bundle metadata, frame, points shown, timings."""
         src, s, a = self.source, self.stats, self.source.attrs
@@ -441,7 +514,7 @@ class ViewerSession:
             f"source: {a.get('source', '?')}  ",
             f"producer: {a.get('producer', '?')}  ",
             f"fields: {', '.join(src.bundle.fields)}  ",
-            f"depth shown: {'/depth/z' if src.depth_name == 'depth' else '/depth/prior'}",
+            f"depth shown: {'/depth/z' if src.depth_field == 'depth' else '/depth/prior'}",
         ]
         lines += [f"\n⚠ {n}" for n in self.notes]
         lines += [

@@ -1,8 +1,8 @@
 """Render a whole bundle to a video with one effect (what ``vid3d render`` runs).
 
 ``RenderConfig`` (frozen, one per run) -> :func:`render_bundle` -> ``RenderReport``.
-Per frame: read the frame, derive its points on the device, build the effect's camera, render,
-write one video frame. Focus / subject distances are auto-picked per frame (moving object's median
+Per frame: read the frame (only the datasets the effect needs), derive its world points on the device
+(:func:`vid3d.viewer.points.world_points`), build the effect's camera, render, write one video frame. Focus / subject distances are auto-picked per frame (moving object's median
 depth, else the centre's) and smoothed over time so the focus does not flicker.
 """
 
@@ -18,41 +18,20 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from vid3d.formats.bundle import Bundle, Frame, open_bundle
 from vid3d.formats.errors import InputError
+from vid3d.runtime.device import resolve_device
+from vid3d.runtime.selection import parse_frame_range
+from vid3d.viewer.points import FramePoints, background_points, frame_depth, point_fields, world_points
 from vid3d.viewer.render.bokeh import BokehSettings, auto_focus_distance, bokeh
 from vid3d.viewer.render.camera import Camera
 from vid3d.viewer.render.dolly import dolly_zoom_camera
 from vid3d.viewer.render.effects import colorize_depth, depth_range, orbit_cameras, pullback_camera, side_by_side
 from vid3d.viewer.render.splat import splat
-from vid3d.viewer.render.points import background_points, choose_depth_field, depth_points, resolve_device
 from vid3d.viewer.render.video import VideoWriter
 from vid3d.viewer.render.view import render_view
 
 EFFECTS = ("pointcloud", "depth", "bokeh", "dolly", "orbit", "side-by-side")
-
-
-def parse_frames(text: str | None, num_frames: int) -> list[int]:
-    """``START:END:STEP`` (Python slice rules, parts optional; a single ``N`` = that frame) -> frame indices."""
-    if text is None or text.strip() in ("", ":", "::"):
-        return list(range(num_frames))
-    parts = text.strip().split(":")
-    try:
-        if len(parts) == 1:
-            t = int(parts[0])
-            if not -num_frames <= t < num_frames:
-                raise InputError(f"--frames: frame {t} out of range (the bundle has {num_frames} frames)")
-            return [t % num_frames]
-        if len(parts) > 3:
-            raise ValueError
-        vals = [int(p) if p.strip() else None for p in parts] + [None] * (3 - len(parts))
-    except ValueError:
-        raise InputError(f"--frames: expected START:END:STEP (integers, parts optional), got {text!r}") from None
-    if vals[2] is not None and vals[2] <= 0:
-        raise InputError(f"--frames: expected a positive STEP, got {vals[2]}")
-    idx = list(range(num_frames))[slice(*vals)]
-    if not idx:
-        raise InputError(f"--frames: {text!r} selects no frame of the {num_frames} in the bundle")
-    return idx
 
 
 @dataclass(frozen=True)
@@ -170,17 +149,15 @@ def render_bundle(bundle_path: str | Path, output: str | Path, config: RenderCon
     """Render ``bundle_path`` with ``config.effect`` to the H.264 video ``output`` (atomic)."""
     from tqdm import tqdm
 
-    from vid3d.formats.bundle import open_bundle
-
     dev = resolve_device(config.device)
     output = Path(output)
     notes: list[str] = []
     with open_bundle(bundle_path) as b:
-        field_name = choose_depth_field(b, quiet=True)
+        field_name = b.depth_field()
         if field_name == "prior":
             notes.append(f"{Path(bundle_path).name} has no refined depth (/depth/z) yet; rendering /depth/prior")
             print(f"note: {notes[-1]}", file=sys.stderr)
-        frames = parse_frames(config.frames, b.num_frames)
+        frames = parse_frame_range(config.frames, b.num_frames)
         step = int(np.median(np.diff(frames))) if len(frames) > 1 else 1
         fps = config.fps or b.fps / max(step, 1)
         W = config.width or (b.width - b.width % 2)
@@ -193,24 +170,24 @@ def render_bundle(bundle_path: str | Path, output: str | Path, config: RenderCon
         # smoothed over time, and one colour-map range for the whole clip (no flicker).
         dist_raw, thumbs = [], []
         for t in frames:
-            f = b.frame(t)
-            d = _depth_of(f, field_name)
+            f = b.frame(t, fields=(field_name, "dynamic_mask"))
+            d = frame_depth(f, field_name)
             m = None if f.dynamic_mask is None else torch.from_numpy(f.dynamic_mask)
             dist_raw.append(auto_focus_distance(torch.from_numpy(d), m))
             thumbs.append(d[::4, ::4])
         dist_auto = _smooth(dist_raw)
         near, far = depth_range(torch.from_numpy(np.stack(thumbs)))
         del thumbs
-        bg_cache: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+        bg_cache: dict[int, FramePoints] = {}
 
         with VideoWriter(output, width=out_W, height=H, fps=fps, crf=config.crf) as writer:
             bar = tqdm(list(enumerate(frames)), desc=f"render {config.effect}", unit="frame", disable=not progress, file=sys.stderr)
             for i, t in bar:
-                f = b.frame(t)
-                depth = _depth_of(f, field_name)
+                f = b.frame(t, fields=point_fields(field_name))
+                depth = frame_depth(f, field_name)
                 cam = Camera(K=f.K, T_world_camera=f.T_world_camera, height=b.height, width=b.width).resized(W, H)
                 subject = config.subject_distance or dist_auto[i]
-                ctx = _FrameContext(b, t, f, depth, cam, dev, field_name, config, bg_cache, frames)
+                ctx = _FrameContext(b, t, f, cam, dev, field_name, config, bg_cache)
                 if config.effect == "depth":
                     img = colorize_depth(_resize(torch.from_numpy(depth), H, W, nearest=True), near=near, far=far)
                 elif config.effect == "bokeh":
@@ -219,8 +196,8 @@ def render_bundle(bundle_path: str | Path, output: str | Path, config: RenderCon
                     rgb = _resize(torch.from_numpy(f.rgb).to(dev), H, W, nearest=False) / 255.0
                     dep = _resize(torch.from_numpy(depth).to(dev), H, W, nearest=True)
                     # the background hidden behind this frame's foreground, seen by neighbouring frames
-                    bp, bc = ctx.background()
-                    hidden = splat(bp, bc, cam, point_radius_px=1, peel_depth=dep) if bp.shape[0] else None
+                    bg = ctx.background()
+                    hidden = splat(bg.points, bg.colors, cam, point_radius_px=1, peel_depth=dep) if len(bg) else None
                     img = bokeh(rgb, dep, settings, hidden_rgb=None if hidden is None else hidden.rgb,
                                 hidden_depth=None if hidden is None else hidden.depth)
                 elif config.effect == "pointcloud":
@@ -244,59 +221,47 @@ def render_bundle(bundle_path: str | Path, output: str | Path, config: RenderCon
                         depth_field=field_name, notes=notes)
 
 
-def _depth_of(frame, field_name: str) -> np.ndarray:
-    d = frame.depth if field_name == "depth" else frame.prior
-    return np.asarray(d, dtype=np.float32)
-
-
 @dataclass
 class _FrameContext:
-    bundle: object
+    bundle: Bundle
     t: int
-    frame: object
-    depth: np.ndarray
+    frame: Frame
     cam: Camera
     device: torch.device
     field_name: str
     config: RenderConfig
-    bg_cache: dict
-    frames: list
+    bg_cache: dict[int, FramePoints]
 
-    def points(self) -> tuple[torch.Tensor, torch.Tensor]:
-        f = self.frame
-        return depth_points(self.depth, f.rgb, f.K, f.T_world_camera, device=self.device)
+    def points(self) -> FramePoints:
+        """This frame's world points on the device (every valid pixel)."""
+        return world_points(self.frame, self.field_name, device=self.device)
 
-    def background(self) -> tuple[torch.Tensor, torch.Tensor]:
+    def background(self) -> FramePoints:
         """Static points of up to ``fill_frames`` neighbouring frames on each side (cached)."""
         k = self.config.fill_frames
         if k == 0:
-            return torch.zeros((0, 3), device=self.device), torch.zeros((0, 3), dtype=torch.uint8, device=self.device)
+            return FramePoints.empty(self.device)
         n = self.bundle.num_frames
         span = max(1, n // (2 * k + 1)) if n > 2 * k + 1 else 1
         near = [self.t + s * span for s in range(-k, k + 1) if s != 0 and 0 <= self.t + s * span < n]
-        pts, cols = [], []
+        parts = []
         for u in near:
             if u not in self.bg_cache:
                 if len(self.bg_cache) > 4 * k + 4:
                     self.bg_cache.pop(next(iter(self.bg_cache)))
                 self.bg_cache[u] = background_points(self.bundle, [u], device=self.device, stride=2,
                                                      depth_field=self.field_name)
-            p, c = self.bg_cache[u]
-            pts.append(p)
-            cols.append(c)
-        if not pts:
-            return torch.zeros((0, 3), device=self.device), torch.zeros((0, 3), dtype=torch.uint8, device=self.device)
-        return torch.cat(pts), torch.cat(cols)
+            parts.append(self.bg_cache[u])
+        return FramePoints.concat(parts) if parts else FramePoints.empty(self.device)
 
     def novel_view(self, view: Camera) -> torch.Tensor:
-        p, c = self.points()
-        bp, bc = self.background()
-        res = render_view(p, c, view, point_radius_px=self.config.point_radius_px, fill_holes=True,
-                          background_points=bp, background_colors=bc)
+        fp, bg = self.points(), self.background()
+        res = render_view(fp.points, fp.colors, view, point_radius_px=self.config.point_radius_px, fill_holes=True,
+                          background_points=bg.points, background_colors=bg.colors)
         return res.rgb
 
     def pointcloud_view(self, subject: float) -> torch.Tensor:
-        p, c = self.points()
+        fp = self.points()
         view = pullback_camera(self.cam, target_distance=subject)
-        return render_view(p, c, view, point_radius_px=self.config.point_radius_px, fill_holes=False,
-                           background=(0.06, 0.06, 0.08)).rgb
+        return render_view(fp.points, fp.colors, view, point_radius_px=self.config.point_radius_px,
+                           fill_holes=False, background=(0.06, 0.06, 0.08)).rgb

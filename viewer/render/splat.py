@@ -228,12 +228,6 @@ def resolve_keys(
         if coloured_background:  # known on the host: no device sync
             rgba[:, :3].add_((1.0 - rgba[:, 3:]) * background)  # exact: x + 0 = x, 0 + bg = bg
         return RenderResult(rgb=rgba[:, :3].reshape(H, W, 3), depth=depth.reshape(H, W), index=index.reshape(H, W))
-    if colors.shape[0] == 0:
-        rgb = background.expand(H * W, 3).clone()
-    else:
-        rgb = colors.index_select(0, index.clamp_min(0)).to(torch.float32)  # (H*W, 3)
-        hit = (index >= 0).to(torch.float32)[:, None]
-        rgb.mul_(hit)  # exact: x * 1 = x, x * 0 = 0
-        if coloured_background:
-            rgb.add_((1.0 - hit) * background)
+    table = torch.cat([background[None].to(colors.device), colors.to(torch.float32)])  # row 0: empty
+    rgb = table.index_select(0, index + 1)  # (H*W, 3)
     return RenderResult(rgb=rgb.reshape(H, W, 3), depth=depth.reshape(H, W), index=index.reshape(H, W))

@@ -1,7 +1,7 @@
-"""Points from a capture: pure functions from depth + RGB + K (+ pose) to coloured point sets.
+"""One frame -> coloured points: pure functions of depth + RGB + K, and their slow twin.
 
-Per frame (:func:`frame_points`: torch on the GPU when present, vectorized numpy on the CPU; slow
-per-pixel twin :func:`frame_points_reference`):
+Steps (:func:`frame_points`: vectorized numpy on the CPU, or torch; :func:`frame_points_torch`:
+torch, result kept on the device; slow per-pixel twin of both :func:`frame_points_reference`):
 
 1. keep every ``stride``-th pixel (pixel centres at +0.5 in the *full* image, so K is unchanged);
 2. keep valid depth (finite, > 0) inside ``[depth_min, depth_max]``, confidence at or above the
@@ -9,12 +9,10 @@ per-pixel twin :func:`frame_points_reference`):
    mask (e.g. dynamic pixels only);
 3. unproject ``p_camera = z * K^-1 [u + 0.5, v + 0.5, 1]``;
 4. keep an evenly spaced subset of at most ``max_points`` (stable from frame to frame: no flicker);
-5. optionally drop statistical outliers (:func:`statistical_outlier_mask`, scipy cKDTree; brute-force
-   twin :func:`statistical_outlier_mask_reference`).
+5. optionally drop statistical outliers (:func:`~vid3d.viewer.points.outliers.statistical_outlier_mask`).
 
-Points stay in **camera coordinates**; the viewer places the cloud at the camera's pose, so float16
-on the wire keeps the depth's own relative precision. :func:`to_world` moves them when needed, and
-:func:`fuse_points` merges many frames into one voxel-deduplicated cloud (the static background).
+Points are in **camera coordinates**; :func:`~vid3d.viewer.points.world.to_world` moves them.
+torch is imported only by the torch path (its import alone costs seconds).
 """
 
 from __future__ import annotations
@@ -23,58 +21,76 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from vid3d.formats.conventions import pixel_grid, transform_points, unproject_depth
+from vid3d.formats.conventions import pixel_grid, unproject_depth
 from vid3d.formats.errors import ShapeError
-from vid3d.viewer.app.config import PointFilter
+from vid3d.viewer.points.filter import PointFilter
+from vid3d.viewer.points.outliers import statistical_outlier_mask, statistical_outlier_mask_reference
 
 
 class FramePoints(NamedTuple):
-    """A coloured point set.
+    """A coloured point set: numpy arrays, or torch tensors on one device (:func:`frame_points_torch`).
 
     Fields:
-        points: ``(N, 3)`` float32 (camera coordinates from :func:`frame_points`, world after :func:`to_world`).
+        points: ``(N, 3)`` float32 (camera coordinates from the frame functions, world after ``to_world``).
         colors: ``(N, 3)`` uint8 RGB.
         pixels: ``(N,)`` int64 flat index ``v * W + u`` into the full-resolution frame (-1 when fused).
     """
 
-    points: np.ndarray
-    colors: np.ndarray
-    pixels: np.ndarray
+    points: Any
+    colors: Any
+    pixels: Any
 
     @staticmethod
-    def empty() -> FramePoints:
-        return FramePoints(np.zeros((0, 3), np.float32), np.zeros((0, 3), np.uint8), np.zeros((0,), np.int64))
+    def empty(device: Any = None) -> FramePoints:
+        """No points: numpy arrays, or torch tensors on ``device`` when one is given."""
+        if device is None:
+            return FramePoints(np.zeros((0, 3), np.float32), np.zeros((0, 3), np.uint8), np.zeros((0,), np.int64))
+        import torch
+
+        return FramePoints(torch.zeros((0, 3), device=device), torch.zeros((0, 3), dtype=torch.uint8, device=device),
+                           torch.zeros((0,), dtype=torch.int64, device=device))
+
+    @staticmethod
+    def concat(parts: list[FramePoints]) -> FramePoints:
+        """All ``parts`` (non-empty list, all numpy or all torch on one device) as one set."""
+        if isinstance(parts[0].points, np.ndarray):
+            return FramePoints(*(np.concatenate([p[i] for p in parts]) for i in range(3)))
+        import torch
+
+        return FramePoints(*(torch.cat([p[i] for p in parts]) for i in range(3)))
 
     def __len__(self) -> int:  # noqa: D105 (number of points, not of fields)
         return int(self.points.shape[0])
 
-    def take(self, index: np.ndarray) -> FramePoints:
-        """The subset ``index`` (bool mask ``(N,)`` or integer indices ``(M,)``)."""
+    def take(self, index: Any) -> FramePoints:
+        """The subset ``index`` (bool mask ``(N,)`` or integer indices ``(M,)``, same kind as the arrays)."""
         return FramePoints(self.points[index], self.colors[index], self.pixels[index])
 
+    def numpy(self) -> FramePoints:
+        """The same points as numpy arrays (a no-op when they already are)."""
+        if isinstance(self.points, np.ndarray):
+            return self
+        return FramePoints(self.points.cpu().numpy(), self.colors.cpu().numpy(),
+                           self.pixels.cpu().numpy().astype(np.int64, copy=False))
+
 
 # ---------------------------------------------------------------------------------------------
-# Input checks
+# Input checks and small shared pieces (numpy and torch)
 # ---------------------------------------------------------------------------------------------
 
 
-def _check_frame(depth: np.ndarray, rgb: np.ndarray, K: np.ndarray, confidence: Any, select: Any) -> tuple[int, int]:
+def _check_frame(depth: Any, rgb: Any, K: Any, confidence: Any, select: Any) -> tuple[int, int]:
     if depth.ndim != 2:
-        raise ShapeError(f"depth must be (H, W), got {depth.shape}")
+        raise ShapeError(f"depth must be (H, W), got {tuple(depth.shape)}")
     H, W = depth.shape
-    if rgb.shape != (H, W, 3):
-        raise ShapeError(f"rgb must be ({H}, {W}, 3) like depth, got {rgb.shape}")
+    if tuple(rgb.shape) != (H, W, 3):
+        raise ShapeError(f"rgb must be ({H}, {W}, 3) like depth, got {tuple(rgb.shape)}")
     if np.shape(K) != (3, 3):
         raise ShapeError(f"K must be (3, 3), got {np.shape(K)}")
     for name, arr in (("confidence", confidence), ("select", select)):
         if arr is not None and tuple(arr.shape) != (H, W):
             raise ShapeError(f"{name} must be ({H}, {W}) like depth, got {tuple(arr.shape)}")
     return H, W
-
-
-# ---------------------------------------------------------------------------------------------
-# Small shared pieces (numpy and torch)
-# ---------------------------------------------------------------------------------------------
 
 
 def evenly_spaced(n: int, k: int) -> np.ndarray:
@@ -95,15 +111,38 @@ def percentile_lower(values: Any, percentile: float) -> float:
     return float(values.kthvalue(k + 1).values)
 
 
-def pixel_rays(H: int, W: int, K: np.ndarray, stride: int) -> np.ndarray:
-    """Rays ``K^-1 [u + 0.5, v + 0.5, 1]`` of every ``stride``-th pixel: ``(ceil(H/s), ceil(W/s), 3)`` float32."""
-    uv = pixel_grid(H, W)[::stride, ::stride].astype(np.float64)
-    uv1 = np.concatenate([uv, np.ones(uv.shape[:-1] + (1,))], axis=-1)
-    return (uv1 @ np.linalg.inv(np.asarray(K, np.float64)).T).astype(np.float32)
+def pixel_rays(H: int, W: int, K: np.ndarray, stride: int, *, like: Any = None) -> Any:
+    """Rays ``K^-1 [u + 0.5, v + 0.5, 1]`` of every ``stride``-th pixel: ``(ceil(H/s), ceil(W/s), 3)`` float32.
+
+    Numpy (float64 math), or a torch tensor on ``like``'s device when ``like`` is a tensor: then
+    :func:`~vid3d.formats.conventions.unproject_depth`'s float32 math of unit depth, so the renderer's
+    points are bit for bit what they were when it unprojected with that function.
+    """
+    if like is None or isinstance(like, np.ndarray):
+        uv = pixel_grid(H, W)[::stride, ::stride].astype(np.float64)
+        uv1 = np.concatenate([uv, np.ones(uv.shape[:-1] + (1,))], axis=-1)
+        return (uv1 @ np.linalg.inv(np.asarray(K, np.float64)).T).astype(np.float32)
+    import torch
+
+    K_t = torch.from_numpy(np.asarray(K, np.float64)).to(like.device)
+    ones = torch.ones((H, W), dtype=torch.float32, device=like.device)
+    return unproject_depth(ones, K_t)[::stride, ::stride]  # z = 1: x * 1 = x exactly
+
+
+def _drop_outliers(fp: FramePoints, flt: PointFilter) -> FramePoints:
+    if not (flt.remove_outliers and len(fp) > flt.outlier_neighbors):
+        return fp
+    pts = fp.points if isinstance(fp.points, np.ndarray) else fp.points.cpu().numpy()
+    keep = statistical_outlier_mask(pts, neighbors=flt.outlier_neighbors, std_ratio=flt.outlier_std_ratio)
+    if not isinstance(fp.points, np.ndarray):
+        import torch
+
+        keep = torch.from_numpy(keep).to(fp.points.device)
+    return fp.take(keep)
 
 
 # ---------------------------------------------------------------------------------------------
-# Frame -> points: fast path (torch) and slow twin (numpy loops)
+# Fast paths: numpy and torch
 # ---------------------------------------------------------------------------------------------
 
 
@@ -118,7 +157,7 @@ def frame_points(
     device: Any = "cpu",
     rays: np.ndarray | None = None,
 ) -> FramePoints:
-    """Coloured points of one frame in camera coordinates (see the module docstring for the steps).
+    """Coloured points of one frame in camera coordinates, as numpy (see the module docstring).
 
     Args:
         depth: ``(H, W)`` z-depth (0 or non-finite = invalid).
@@ -131,21 +170,16 @@ def frame_points(
             ("cuda", "cuda:0", a ``torch.device``; "torch-cpu" runs the torch path on the CPU).
         rays: precomputed :func:`pixel_rays` ``(h, w, 3)`` for this K and stride (a cache), or None.
     Returns:
-        :class:`FramePoints` with ``points (N, 3)`` float32 in the camera frame.
+        :class:`FramePoints` of numpy arrays, ``points (N, 3)`` float32 in the camera frame.
     """
     H, W = _check_frame(depth, rgb, K, confidence, select)
-    s = int(flt.stride)
+    if not (isinstance(device, str) and device == "cpu"):
+        dev = "cpu" if isinstance(device, str) and device == "torch-cpu" else device
+        return frame_points_torch(depth, rgb, K, flt=flt, confidence=confidence, select=select, device=dev,
+                                  rays=rays).numpy()
     if rays is None:
-        rays = pixel_rays(H, W, K, s)
-    if isinstance(device, str) and device == "cpu":
-        out = _frame_points_numpy(depth, rgb, flt, confidence, select, rays, W)
-    else:
-        out = _frame_points_torch(depth, rgb, flt, confidence, select, rays, W,
-                                  "cpu" if device == "torch-cpu" else device)
-    if flt.remove_outliers and len(out) > flt.outlier_neighbors:
-        out = out.take(statistical_outlier_mask(out.points, neighbors=flt.outlier_neighbors,
-                                                std_ratio=flt.outlier_std_ratio))
-    return out
+        rays = pixel_rays(H, W, K, int(flt.stride))
+    return _drop_outliers(_frame_points_numpy(depth, rgb, flt, confidence, select, rays, W), flt)
 
 
 def _frame_points_numpy(depth, rgb, flt, confidence, select, rays, W) -> FramePoints:
@@ -180,11 +214,31 @@ def _frame_points_numpy(depth, rgb, flt, confidence, select, rays, W) -> FramePo
     return FramePoints(p_camera.astype(np.float32, copy=False), colors, pixels.astype(np.int64, copy=False))
 
 
-def _frame_points_torch(depth, rgb, flt, confidence, select, rays, W, device) -> FramePoints:
+def frame_points_torch(
+    depth: np.ndarray,
+    rgb: np.ndarray,
+    K: np.ndarray,
+    *,
+    flt: PointFilter,
+    confidence: np.ndarray | None = None,
+    select: np.ndarray | None = None,
+    device: Any = "cpu",
+    rays: Any = None,
+) -> FramePoints:
+    """:func:`frame_points` on torch, the result left on ``device`` (a name or ``torch.device``).
+
+    Same arguments (numpy inputs) and points; returns :class:`FramePoints` of tensors on ``device``:
+    ``points (N, 3)`` float32, ``colors (N, 3)`` uint8, ``pixels (N,)`` int64. ``rays`` (numpy or
+    tensor) defaults to :func:`pixel_rays` computed on the device.
+    """
     import torch
 
+    H, W = _check_frame(depth, rgb, K, confidence, select)
     s = int(flt.stride)
     dev = torch.device(device)
+    if rays is None:
+        rays = pixel_rays(H, W, K, s, like=torch.empty(0, device=dev))
+    rays = torch.as_tensor(rays).to(dev)
     w = rays.shape[1]
 
     def to_dev(a: np.ndarray) -> torch.Tensor:
@@ -204,10 +258,15 @@ def _frame_points_torch(depth, rgb, flt, confidence, select, rays, W, device) ->
     idx = torch.nonzero(keep, as_tuple=False)[:, 0]
     if idx.numel() > flt.max_points:
         idx = idx[torch.from_numpy(evenly_spaced(int(idx.numel()), int(flt.max_points))).to(dev)]
-    p_camera = torch.from_numpy(rays.reshape(-1, 3)).to(dev)[idx] * z[idx, None]
+    p_camera = rays.reshape(-1, 3)[idx] * z[idx, None]  # p_camera = z * K^-1 [u + 0.5, v + 0.5, 1]
     colors = to_dev(rgb).reshape(-1, 3)[idx]
     pixels = (idx // w) * s * W + (idx % w) * s
-    return FramePoints(p_camera.cpu().numpy(), colors.cpu().numpy(), pixels.cpu().numpy().astype(np.int64))
+    return _drop_outliers(FramePoints(p_camera, colors, pixels), flt)
+
+
+# ---------------------------------------------------------------------------------------------
+# Slow twin
+# ---------------------------------------------------------------------------------------------
 
 
 def frame_points_reference(
@@ -219,9 +278,8 @@ def frame_points_reference(
     confidence: np.ndarray | None = None,
     select: np.ndarray | None = None,
 ) -> FramePoints:
-    """Slow twin of :func:`frame_points`: per-pixel loops, :func:`unproject_depth`, brute-force outliers.
-
-    Same arguments and result (for tiny inputs only).
+    """Slow twin of :func:`frame_points` and :func:`frame_points_torch`: per-pixel loops,
+    :func:`~vid3d.formats.conventions.unproject_depth`, brute-force outliers. Numpy result; tiny inputs only.
     """
     H, W = _check_frame(depth, rgb, K, confidence, select)
     s = int(flt.stride)
@@ -253,73 +311,3 @@ def frame_points_reference(
         out = out.take(statistical_outlier_mask_reference(out.points, neighbors=flt.outlier_neighbors,
                                                           std_ratio=flt.outlier_std_ratio))
     return out
-
-
-# ---------------------------------------------------------------------------------------------
-# Statistical outlier removal
-# ---------------------------------------------------------------------------------------------
-
-
-def _outlier_keep(mean_d: np.ndarray, std_ratio: float) -> np.ndarray:
-    # open3d: threshold = mean(d_i) + std_ratio * std(d_i) (sample std), keep d_i <= threshold
-    threshold = mean_d.mean() + std_ratio * mean_d.std(ddof=1)
-    return mean_d <= threshold
-
-
-def statistical_outlier_mask(points: np.ndarray, *, neighbors: int = 16, std_ratio: float = 2.0) -> np.ndarray:
-    """Inliers ``(N,)`` bool of ``points (N, 3)``: mean distance to the ``neighbors`` nearest others
-    at most mean + ``std_ratio`` * std over all points (open3d's ``remove_statistical_outlier``)."""
-    from scipy.spatial import cKDTree
-
-    points = np.asarray(points)
-    if points.ndim != 2 or points.shape[1] != 3:
-        raise ShapeError(f"points must be (N, 3), got {points.shape}")
-    if len(points) <= neighbors:
-        return np.ones(len(points), bool)
-    p = points.astype(np.float64)
-    dist, _ = cKDTree(p).query(p, k=neighbors + 1, workers=-1)
-    return _outlier_keep(dist[:, 1:].mean(axis=1), std_ratio)
-
-
-def statistical_outlier_mask_reference(points: np.ndarray, *, neighbors: int = 16, std_ratio: float = 2.0) -> np.ndarray:
-    """Brute-force twin of :func:`statistical_outlier_mask` (all pairwise distances; tiny N only)."""
-    p = np.asarray(points, np.float64)
-    if len(p) <= neighbors:
-        return np.ones(len(p), bool)
-    d = np.sqrt(((p[:, None, :] - p[None, :, :]) ** 2).sum(-1))
-    np.fill_diagonal(d, np.inf)
-    nearest = np.sort(d, axis=1)[:, :neighbors]
-    return _outlier_keep(nearest.mean(axis=1), std_ratio)
-
-
-# ---------------------------------------------------------------------------------------------
-# World coordinates and fusion
-# ---------------------------------------------------------------------------------------------
-
-
-def to_world(fp: FramePoints, T_world_camera: np.ndarray) -> FramePoints:
-    """Points ``(N, 3)`` moved from the camera frame to the world (``p_world = R p_camera + t``, float64 math)."""
-    p = transform_points(np.asarray(T_world_camera, np.float64), fp.points.astype(np.float64))
-    return FramePoints(p.astype(np.float32), fp.colors, fp.pixels)
-
-
-def fuse_points(parts: list[FramePoints], *, voxel_size: float, max_points: int) -> FramePoints:
-    """Merge world-space point sets into one: keep the first point of each ``voxel_size`` voxel,
-    then an evenly spaced subset of at most ``max_points``. ``pixels`` of the result are -1."""
-    if not parts or sum(len(p) for p in parts) == 0:
-        return FramePoints.empty()
-    points = np.concatenate([p.points for p in parts])
-    colors = np.concatenate([p.colors for p in parts])
-    if voxel_size > 0:
-        q = np.floor(points.astype(np.float64) / voxel_size).astype(np.int64)
-        q -= q.min(axis=0)
-        ext = q.max(axis=0) + 1
-        if float(np.prod(ext.astype(np.float64))) < 2**62:
-            key = (q[:, 0] * ext[1] + q[:, 1]) * ext[2] + q[:, 2]
-            _, first = np.unique(key, return_index=True)
-        else:  # absurd extents: exact but slower
-            _, first = np.unique(q, axis=0, return_index=True)
-        first.sort()
-        points, colors = points[first], colors[first]
-    keep = evenly_spaced(len(points), int(max_points))
-    return FramePoints(points[keep], colors[keep], np.full(len(keep), -1, np.int64))

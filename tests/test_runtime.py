@@ -11,7 +11,6 @@ import vid3d  # noqa: F401
 from vid3d.formats.errors import InputError
 from vid3d.runtime import (
     WeightsMissingError,
-    device_name,
     find_weights,
     model_dirs,
     parse_frame_range,

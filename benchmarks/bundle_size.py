@@ -48,7 +48,7 @@ def hololens_content() -> dict | None:
     if not root.is_dir():
         return None
     try:
-        from vid3d.formats.datasets import read_hololens_dvmvs
+        from vid3d.eval.groundtruth import read_hololens_dvmvs
     except ImportError:
         return None
 

@@ -19,7 +19,7 @@ Inputs, ``--inputs``:
   nearest valid pixel first), DIS flow (``--flow dis``) or exact flow (``--flow gt``, synthetic only)
   and the GT dynamic mask. It isolates the training from the part-1 stages.
 
-Metrics (``vid3d.optimizer.metrics``, no alignment: the prior and poses share units):
+Metrics (``vid3d.eval.metrics``, no alignment: the prior and poses share units):
 AbsRel and delta1 overall / static / dynamic, temporal consistency = mean relative disagreement of
 consecutive depth maps reprojected with the poses (static pixels), seconds per frame of training at
 the preset, peak RSS (resource.getrusage) and peak Python-heap (tracemalloc) of the run.
@@ -43,7 +43,7 @@ from pathlib import Path
 import numpy as np
 
 import vid3d  # noqa: F401  (zlib first)
-from vid3d.optimizer.metrics import depth_metrics, temporal_consistency
+from vid3d.eval.metrics import depth_metrics, temporal_consistency
 from vid3d.optimizer.config import OptimizeConfig
 from vid3d.optimizer.train import TrainConfig, TrainInputs
 from vid3d.optimizer.train import run as train_consistent_depth
@@ -70,7 +70,7 @@ def hololens_case():
     from scipy import ndimage
 
     from vid3d.formats.conventions import scale_intrinsics
-    from vid3d.formats.datasets import read_hololens_dvmvs
+    from vid3d.eval.groundtruth import read_hololens_dvmvs
 
     seq = read_hololens_dvmvs(SHARED / "hololens_dvmvs")
     H, W = seq.height // 2, seq.width // 2
@@ -117,12 +117,12 @@ def measure(name: str, inputs: TrainInputs, gt: np.ndarray, dyn: np.ndarray, cfg
 
 def pipeline_case(name: str, preset: str, device: str, work: Path) -> dict:
     """Run ``run_optimize`` (every stage) on the clip ``name`` and score the bundle's prior and depth."""
-    from vid3d.optimizer.metrics import evaluate_bundle
+    from vid3d.eval.report import evaluate_bundle
     from vid3d.optimizer.pipeline import run_optimize
 
     work.mkdir(parents=True, exist_ok=True)
     if name == "hololens":
-        from vid3d.formats.datasets import read_hololens_dvmvs
+        from vid3d.eval.groundtruth import read_hololens_dvmvs
 
         gt = read_hololens_dvmvs(SHARED / "hololens_dvmvs")
         source = SHARED / "hololens_dvmvs" / "images"
@@ -130,7 +130,7 @@ def pipeline_case(name: str, preset: str, device: str, work: Path) -> dict:
         import dataclasses
         import re
 
-        from vid3d.formats.datasets import from_synthetic
+        from vid3d.eval.groundtruth import from_synthetic
         from vid3d.synthetic import SceneConfig, make_clip
 
         m = re.fullmatch(r"([a-z_]+?)(\d*)", name)  # "dynamic60": the dynamic preset with 60 frames

@@ -66,7 +66,7 @@ def load_video(path: Path, long_side: int = 480) -> np.ndarray:
 
 
 def run_clip(name, rgb, masks, workdir, sfm_cfg, prior_cfg, gt_T=None, gt_K=None, gt_depth=None, do_prior=True):
-    from vid3d.optimizer.metrics import evaluate_depth, intrinsics_metrics, trajectory_metrics
+    from vid3d.eval.metrics import evaluate_depth, intrinsics_metrics, trajectory_metrics
     from vid3d.optimizer import prior as prior_stage
     from vid3d.optimizer import sfm
 

@@ -1,4 +1,4 @@
-"""vid3d.formats: the 4D capture bundle (HDF5), conventions, readers of real datasets, export.
+"""vid3d.formats: the 4D capture bundle (HDF5), conventions, export, errors, atomic writes.
 
 Light to import: numpy and h5py only (no torch, no pycolmap).
 """

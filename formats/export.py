@@ -27,7 +27,7 @@ def frame_points(
     decimated by ``stride``, keeping valid depth (> 0) and confidence >= ``min_confidence``.
     """
     field = depth_field or bundle.depth_field()
-    frame = bundle.frame(t)
+    frame = bundle.frame(t, fields=("rgb", field, "confidence"))
     depth = getattr(frame, field)
     points = unproject_depth(depth, frame.K, frame.T_world_camera)
     keep = depth > 0

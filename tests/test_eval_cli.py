@@ -10,7 +10,7 @@ import pytest
 from vid3d.cli import main
 from vid3d.formats.bundle import write_bundle
 from vid3d.formats.conventions import scale_intrinsics
-from vid3d.optimizer.metrics import evaluate_bundle
+from vid3d.eval.report import evaluate_bundle
 from vid3d.synthetic import SceneConfig, make_clip
 
 

@@ -135,11 +135,3 @@ def test_user_masks_per_source_or_kept_frame(tmp_path):
         load_user_masks(tmp_path, np.array([0, 10, 20, 30]), (H, W))
     with pytest.raises(InputError, match="not a folder"):
         load_user_masks(tmp_path / "nope", np.array([0, 1]), (H, W))
-
-
-def test_mask_iou():
-    a = np.zeros((4, 4), bool)
-    b = a.copy()
-    a[:2], b[1:3] = True, True
-    assert mask_iou(a, b) == pytest.approx(4 / 12)
-    assert mask_iou(np.zeros(3, bool), np.zeros(3, bool)) == 1.0

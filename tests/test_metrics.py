@@ -7,13 +7,14 @@ import pytest
 
 from vid3d.formats.conventions import make_T
 from vid3d.formats.errors import InputError, ShapeError
-from vid3d.optimizer.metrics import (
+from vid3d.eval.metrics import (
     align_depth,
     apply_sim3,
     covisibility,
     depth_metrics,
     evaluate_depth,
     intrinsics_metrics,
+    mask_iou,
     rotation_angle_deg,
     temporal_consistency,
     trajectory_metrics,
@@ -187,3 +188,11 @@ def test_temporal_consistency_detects_wrong_poses(static_clip):
     bad = c.T_world_camera.copy()
     bad[1::2, 0, 3] += 0.1  # 10 cm jitter on every other camera
     assert temporal_consistency(c.depth, c.K, bad).mean_rel > 0.005
+
+
+def test_mask_iou():
+    a = np.zeros((4, 4), bool)
+    b = a.copy()
+    a[:2], b[1:3] = True, True
+    assert mask_iou(a, b) == pytest.approx(4 / 12)
+    assert mask_iou(np.zeros(3, bool), np.zeros(3, bool)) == 1.0

@@ -9,7 +9,7 @@ import torch
 import vid3d  # noqa: F401
 from vid3d.formats.conventions import invert_T, make_K, make_T, pixel_grid, project_points, quat_wxyz_to_R
 from vid3d.formats.errors import InputError, ShapeError
-from vid3d.optimizer.metrics import depth_metrics, evaluate_depth
+from vid3d.eval.metrics import depth_metrics, evaluate_depth
 from vid3d.optimizer.prior import (
     PriorConfig, align_depth_to_sfm, available_backends, fit_scale, fit_scale_shift_disparity,
 )

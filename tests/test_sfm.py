@@ -8,7 +8,7 @@ import pytest
 import vid3d  # noqa: F401  (zlib before pycolmap)
 from vid3d.formats.conventions import make_K, make_T, quat_wxyz_to_R
 from vid3d.formats.errors import InputError, ShapeError
-from vid3d.optimizer.metrics import intrinsics_metrics, rotation_angle_deg, trajectory_metrics
+from vid3d.eval.metrics import intrinsics_metrics, rotation_angle_deg, trajectory_metrics
 from vid3d.optimizer.config import OptimizeConfig
 from vid3d.optimizer.sfm import PoseResult, SfmConfig
 from vid3d.optimizer.sfm import run as estimate_poses

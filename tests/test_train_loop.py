@@ -17,7 +17,7 @@ import pytest
 
 import vid3d  # noqa: F401
 from vid3d.formats.errors import InputError
-from vid3d.optimizer.metrics import temporal_consistency
+from vid3d.eval.metrics import temporal_consistency
 from vid3d.optimizer.config import OptimizeConfig
 from vid3d.optimizer.train import CHECKPOINT_NAME, TrainInputs
 from vid3d.optimizer.train import run as train_consistent_depth

@@ -2,10 +2,13 @@
 
 Components (each a subpackage kept in its own top-level folder of the repository):
 
-- ``vid3d.formats``: the 4D capture bundle (HDF5), conventions, dataset readers, export.
+- ``vid3d.formats``: the 4D capture bundle (HDF5), conventions, export, errors, atomic writes.
+- ``vid3d.runtime``: the device resolver, learned-weights lookup, frame-range parsing.
 - ``vid3d.optimizer``: video -> poses, flow, masks, depth prior -> consistent depth + scene flow.
-- ``vid3d.viewer``: point splatting renderer, effects (bokeh, dolly zoom), browser viewer.
+- ``vid3d.viewer``: frame points, splatting renderer, effects (bokeh, dolly zoom), browser viewer.
 - ``vid3d.synthetic``: ray-cast synthetic clips with exact ground truth (demo clip, test fixtures).
+- ``vid3d.eval``: metrics, ground-truth readers and reports (``vid3d eval``, benchmarks).
+- ``vid3d.cli``: the ``vid3d`` command.
 """
 
 # pycolmap 4.x exports its own zlib symbols: if it is imported before libz is loaded, a later

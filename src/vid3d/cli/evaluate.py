@@ -28,7 +28,7 @@ def evaluate(
     Sim(3) alignment, focal error and temporal consistency. Frames match through the bundle's source_frame."""
     from vid3d.formats.atomic import atomic_file
     from vid3d.formats.errors import InputError
-    from vid3d.optimizer.metrics import evaluate_bundle, format_report
+    from vid3d.eval.report import evaluate_bundle, format_report
 
     if not bundle.exists():
         raise InputError(f"bundle {bundle} does not exist")

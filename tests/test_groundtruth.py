@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from vid3d.formats.conventions import invert_T, project_points, unproject_depth
-from vid3d.formats.datasets import (
+from vid3d.eval.groundtruth import (
     GroundTruthSequence,
     read_ground_truth,
     read_hololens_dvmvs,

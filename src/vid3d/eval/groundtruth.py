@@ -25,13 +25,14 @@ from pathlib import Path
 import numpy as np
 
 from vid3d.formats.errors import InputError
+from vid3d.formats.shape import ClipShape
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 DEPTH_SCALE_MM = 1000.0
 
 
 @dataclass(frozen=True)
-class GroundTruthSequence:
+class GroundTruthSequence(ClipShape):
     """A sequence with ground truth, in vid3d conventions (T frames, H x W).
 
     Attributes:
@@ -53,18 +54,6 @@ class GroundTruthSequence:
     names: list[str]
     source: str
     metric: bool = True
-
-    @property
-    def num_frames(self) -> int:
-        return int(self.rgb.shape[0])
-
-    @property
-    def height(self) -> int:
-        return int(self.rgb.shape[1])
-
-    @property
-    def width(self) -> int:
-        return int(self.rgb.shape[2])
 
     def K_at(self, t: int) -> np.ndarray:
         """Intrinsics ``(3, 3)`` of frame t."""

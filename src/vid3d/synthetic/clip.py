@@ -11,6 +11,7 @@ import numpy as np
 
 from vid3d.formats.conventions import PIXEL_CENTER, invert_T, pixel_grid, project_points, transform_points
 from vid3d.formats.errors import InputError
+from vid3d.formats.shape import ClipShape
 from vid3d.synthetic.config import SceneConfig
 from vid3d.synthetic.primitives import cast_rays
 from vid3d.synthetic.scene import LIGHT_TO, Scene, build_scene
@@ -21,7 +22,7 @@ FLOW_DEPTH_TOL = 0.01  # relative inverse-depth agreement for "not occluded" in 
 
 
 @dataclass(frozen=True)
-class SyntheticClip:
+class SyntheticClip(ClipShape):
     """A rendered clip and its exact ground truth (T frames of H x W).
 
     Attributes:
@@ -48,18 +49,6 @@ class SyntheticClip:
     object_id: np.ndarray
     T_world_object: np.ndarray
     object_dynamic: np.ndarray
-
-    @property
-    def num_frames(self) -> int:
-        return int(self.rgb.shape[0])
-
-    @property
-    def height(self) -> int:
-        return int(self.rgb.shape[1])
-
-    @property
-    def width(self) -> int:
-        return int(self.rgb.shape[2])
 
     @property
     def fps(self) -> float:

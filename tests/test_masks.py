@@ -12,6 +12,7 @@ from vid3d.optimizer.flow import FlowConfig
 from vid3d.optimizer.flow import run as compute_flow
 from vid3d.eval.metrics import mask_iou
 from vid3d.optimizer.masks import (
+    epipolar_residual,
     MaskConfig,
     adaptive_threshold,
     clean_mask,
@@ -135,3 +136,34 @@ def test_user_masks_per_source_or_kept_frame(tmp_path):
         load_user_masks(tmp_path, np.array([0, 10, 20, 30]), (H, W))
     with pytest.raises(InputError, match="not a folder"):
         load_user_masks(tmp_path / "nope", np.array([0, 1]), (H, W))
+
+
+def test_robust_fit_turns_estimator_failures_into_none():
+    import cv2
+
+    from vid3d.optimizer.robust import robust_fit
+
+    def raises(*a, **k):
+        raise cv2.error("usac/estimator.cpp:418: (-215:Assertion failed) !model.empty()")
+
+    assert robust_fit(raises) == (None, None)
+    assert robust_fit(lambda: (None, None)) == (None, None)
+    assert robust_fit(lambda: (np.zeros((9, 3)), np.ones(5, np.uint8))) == (None, None)  # 3 stacked solutions
+    M, inl = robust_fit(lambda: (np.eye(3), np.array([[1], [0], [1]], np.uint8)))
+    assert np.array_equal(M, np.eye(3)) and inl.tolist() == [True, False, True]
+
+
+def test_epipolar_residual_survives_a_crashing_estimator(monkeypatch):
+    import cv2
+
+    def raises(*a, **k):
+        raise cv2.error("usac/estimator.cpp:418: (-215:Assertion failed) !model.empty()")
+
+    flow = np.ones((12, 16, 2), np.float32)
+    valid = np.ones((12, 16), bool)
+    monkeypatch.setattr(cv2, "findFundamentalMat", raises)
+    r, model = epipolar_residual(flow, valid)  # a pure shift: the homography still fits
+    assert model == "H" and np.nanmax(r) < 1e-3
+    monkeypatch.setattr(cv2, "findHomography", raises)
+    r, model = epipolar_residual(flow, valid)
+    assert model == "none" and np.isnan(r).all()

@@ -8,6 +8,7 @@ import logging
 import numpy as np
 
 from vid3d.formats.conventions import pixel_grid
+from vid3d.optimizer.robust import robust_fit
 
 from .config import MaskConfig
 
@@ -33,7 +34,8 @@ def epipolar_residual(flow: np.ndarray, valid: np.ndarray, *, max_points: int = 
 
     The model is a fundamental matrix (Sampson distance), or a homography (transfer error) when the
     homography explains nearly as many correspondences (rotation-only or planar pair, where F is
-    degenerate). Pixels with ``valid`` False get NaN. Returns ``(residual, "F" | "H" | "none")``.
+    degenerate). Pixels with ``valid`` False get NaN. Returns ``(residual, "F" | "H" | "none")``;
+    "none" (all NaN) when neither model can be fitted (a degenerate pair: skipped, counted by the caller).
     """
     import cv2
 
@@ -49,9 +51,9 @@ def epipolar_residual(flow: np.ndarray, valid: np.ndarray, *, max_points: int = 
     p_i = x_i.reshape(-1, 2)[sample].astype(np.float32)
     p_j = x_j.reshape(-1, 2)[sample].astype(np.float32)
     cv2.setRNGSeed(seed)
-    F, inl_F = cv2.findFundamentalMat(p_i, p_j, cv2.USAC_MAGSAC, 1.0, 0.999, 5000)
-    Hm, inl_H = cv2.findHomography(p_i, p_j, cv2.RANSAC, 1.0, maxIters=2000, confidence=0.999)
-    n_F = int(inl_F.sum()) if F is not None and F.shape == (3, 3) else 0
+    F, inl_F = robust_fit(cv2.findFundamentalMat, p_i, p_j, cv2.USAC_MAGSAC, 1.0, 0.999, 5000)
+    Hm, inl_H = robust_fit(cv2.findHomography, p_i, p_j, cv2.RANSAC, 1.0, maxIters=2000, confidence=0.999)
+    n_F = int(inl_F.sum()) if F is not None else 0
     n_H = int(inl_H.sum()) if Hm is not None else 0
     flat_i, flat_j = x_i[valid], x_j[valid]
     if n_H >= 0.9 * n_F and n_H > 0:

@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 from vid3d.formats.conventions import R_to_quat_wxyz, make_T, quat_wxyz_to_R
+from vid3d.optimizer.robust import robust_fit
 
 
 def _slerp(q0: np.ndarray, q1: np.ndarray, a: float) -> np.ndarray:
@@ -108,7 +109,7 @@ def homography_rotation(graph, t: int, s: int, K: np.ndarray, *, min_inliers: in
         return None
     x_t = graph.kps[t][idx[:, 0]]
     x_s = graph.kps[s][idx[:, 1]]
-    H, inl = cv2.findHomography(x_t, x_s, cv2.RANSAC, 3.0)
+    H, inl = robust_fit(cv2.findHomography, x_t, x_s, cv2.RANSAC, 3.0)
     if H is None or inl is None or int(inl.sum()) < min_inliers:
         return None
     M = np.linalg.inv(K) @ H @ K  # ~ lambda * R_s_t

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from vid3d.optimizer.robust import robust_fit
+
 
 @dataclass(frozen=True)
 class FocalEstimate:
@@ -74,10 +76,10 @@ def pair_geometries(
             continue
         x1 = kps[i][idx[:, 0]].astype(np.float64)
         x2 = kps[j][idx[:, 1]].astype(np.float64)
-        F, inl_f = cv2.findFundamentalMat(x1, x2, cv2.FM_RANSAC, 1.0, 0.999, 2000)
-        if F is None or F.shape != (3, 3):
+        F, inl_f = robust_fit(cv2.findFundamentalMat, x1, x2, cv2.FM_RANSAC, 1.0, 0.999, 2000)
+        if F is None:
             continue
-        H, inl_h = cv2.findHomography(x1, x2, cv2.RANSAC, 2.0)
+        H, inl_h = robust_fit(cv2.findHomography, x1, x2, cv2.RANSAC, 2.0)
         nf = int(inl_f.sum())
         nh = int(inl_h.sum()) if inl_h is not None else 0
         if nf < 30:

@@ -124,10 +124,10 @@ def run_optimize(source: str | Path, output: str | Path, config: OptimizeConfig 
     decisions: dict = {"quality": config.label, "stages": config.stages}
 
     clip = run("frames", lambda: frames.run(source, config.frames, progress=progress))
-    flow.check_clip_length(clip.num_frames, config.flow.gaps)
     decisions.update(_frames_decisions(clip))
     flows = run("flow", lambda: flow.run(clip.rgb, config.flow, device=config.device, progress=progress))
-    decisions["flow"] = {"backend": flows.backend, "pairs": int(len(flows.pairs)), "gaps": list(config.flow.gaps)}
+    decisions["flow"] = {"backend": flows.backend, "pairs": int(len(flows.pairs)), "gaps": flows.report["gaps"],
+                         "dropped_gaps": flows.report["dropped_gaps"]}
     masks0 = run("masks_before_poses", lambda: masks.run(clip, flows, config.masks))
     poses = run("poses", lambda: sfm.run(clip.rgb, masks0.masks, config.sfm, cache.scratch("sfm")))
     decisions["poses"] = _pose_decisions(poses)

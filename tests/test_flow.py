@@ -9,10 +9,10 @@ import vid3d  # noqa: F401
 from vid3d.formats.errors import InputError, ShapeError
 from vid3d.optimizer.flow import (
     FlowConfig,
-    check_clip_length,
     forward_backward_validity,
     forward_backward_validity_reference,
     frame_pairs,
+    gaps_that_fit,
     make_backend,
     resize_flow,
     warp_bilinear,
@@ -35,10 +35,11 @@ def test_pairs_cover_every_gap_both_directions():
     assert all((j, i) in pairs for i, j in pairs)
 
 
-def test_clip_too_short_says_how_many_frames():
-    with pytest.raises(InputError, match="need at least 9"):
-        check_clip_length(5, (1, 2, 4, 6, 8))
-    check_clip_length(9, (1, 2, 4, 6, 8))
+def test_short_clip_keeps_the_gaps_that_fit():
+    assert gaps_that_fit(5, (1, 2, 4, 6, 8)) == ((1, 2, 4), (6, 8))
+    assert gaps_that_fit(9, (1, 2, 4, 6, 8)) == ((1, 2, 4, 6, 8), ())
+    with pytest.raises(InputError, match="needs at least 5"):
+        gaps_that_fit(4, (4, 6))
     with pytest.raises(InputError, match="--gaps"):
         FlowConfig(gaps=(0, 1))
 

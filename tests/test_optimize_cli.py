@@ -32,12 +32,21 @@ def test_bad_input_is_one_line_and_exit_2(argv, message, capsys):
     assert err.startswith("error: ") and message in err and "Traceback" not in err
 
 
-def test_too_short_clip_says_how_many_frames(tmp_path, capsys):
+def test_short_clip_drops_the_gaps_it_cannot_hold(tmp_path, capsys):
+    from vid3d.formats.bundle import open_bundle
     from vid3d.synthetic import make_clip
 
-    make_clip("tiny_static").write_video(tmp_path / "c.mp4")  # 8 frames
-    code, _, err = _run(["optimize", str(tmp_path / "c.mp4"), "--stages", "frontend", "-q"], capsys)
-    assert code == 2 and "need at least 9" in err
+    make_clip("tiny_static").write_video(tmp_path / "c.mp4")  # 8 frames: gap 8 does not fit
+    out = tmp_path / "c.vid3d.h5"
+    code, _, err = _run(["optimize", str(tmp_path / "c.mp4"), "-o", str(out), "--stages", "frontend",
+                         "--quality", "draft", "-q"], capsys)
+    assert code == 0, err
+    assert "gaps 8 do not fit and were dropped" in err
+    with open_bundle(out) as b:
+        flow = b.meta("decisions")["flow"]
+        assert flow["gaps"] == [1, 2, 4, 6] and flow["dropped_gaps"] == [8]
+    code, _, err = _run(["optimize", str(tmp_path / "c.mp4"), "--gaps", "8", "-q"], capsys)
+    assert code == 2 and "needs at least 9" in err
 
 
 def test_demo_frontend_end_to_end(tmp_path, capsys, monkeypatch):

@@ -10,7 +10,7 @@ frame i).
 """
 
 from .backends import DisFlow, RaftFlow, make_backend
-from .config import BACKENDS, DEFAULT_GAPS, DIS_PRESETS, FlowConfig, FlowSet, check_clip_length, frame_pairs
+from .config import BACKENDS, DEFAULT_GAPS, DIS_PRESETS, FlowConfig, FlowSet, frame_pairs, gaps_that_fit
 from .ops import (
     forward_backward_validity,
     forward_backward_validity_reference,
@@ -21,5 +21,5 @@ from .ops import (
 from .stage import run
 
 __all__ = ["BACKENDS", "DEFAULT_GAPS", "DIS_PRESETS", "DisFlow", "FlowConfig", "FlowSet", "RaftFlow",
-           "check_clip_length", "forward_backward_validity", "forward_backward_validity_reference", "frame_pairs",
-           "make_backend", "resize_flow", "run", "warp_bilinear", "warp_bilinear_reference"]
+           "forward_backward_validity", "forward_backward_validity_reference", "frame_pairs",
+           "gaps_that_fit", "make_backend", "resize_flow", "run", "warp_bilinear", "warp_bilinear_reference"]

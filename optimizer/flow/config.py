@@ -98,13 +98,15 @@ def frame_pairs(num_frames: int, gaps: tuple[int, ...]) -> list[tuple[int, int]]
     return pairs
 
 
-def check_clip_length(num_frames: int, gaps: tuple[int, ...]) -> None:
-    """InputError when a clip of ``num_frames`` is too short for the largest gap."""
-    need = max(gaps) + 1
-    if num_frames < need:
-        usable = ",".join(str(g) for g in gaps if g < num_frames) or "none"
-        raise InputError(f"the clip has {num_frames} frames but flow gaps {','.join(map(str, gaps))} need at least "
-                         f"{need}; use a longer clip, a smaller --stride, or --gaps {usable}")
+def gaps_that_fit(num_frames: int, gaps: tuple[int, ...]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """``(kept, dropped)``: the gaps with at least one pair in a clip of ``num_frames`` (g < T), and
+    the others. A short clip keeps the gaps it can hold; InputError only when none fits."""
+    kept = tuple(g for g in gaps if g < num_frames)
+    dropped = tuple(g for g in gaps if g >= num_frames)
+    if not kept:
+        raise InputError(f"the clip has {num_frames} frames but every flow gap ({','.join(map(str, gaps))}) needs "
+                         f"at least {min(gaps) + 1}; use a longer clip, a smaller --stride, or --gaps 1")
+    return kept, dropped
 
 
 # ---------------------------------------------------------------------------------------------

@@ -51,12 +51,16 @@ def render_demo_video(work_dir: Path) -> Path:
 
 def _setup_logging(quiet: bool) -> None:
     import logging
+    import sys
 
     logger = logging.getLogger("vid3d")
     if not logger.handlers:
         handler = logging.StreamHandler()
         handler.setFormatter(logging.Formatter("%(message)s"))
         logger.addHandler(handler)
+    for handler in logger.handlers:  # main() may run again in one process (tests): this run's stderr
+        if type(handler) is logging.StreamHandler:
+            handler.stream = sys.stderr  # not setStream: it flushes the old stream, which may be closed
     logger.setLevel(logging.WARNING if quiet else logging.INFO)
 
 

@@ -157,3 +157,28 @@ def test_bad_inputs_raise_clear_errors(tmp_path):
     with pytest.raises(InputError):
         SfmConfig(matcher="vocab")
     assert OptimizeConfig.preset("draft").sfm.max_num_features < OptimizeConfig.preset("best").sfm.max_num_features
+
+
+@pytest.mark.parametrize("camera, motion, decided", [
+    (dict(camera_travel=0.0, camera_yaw=20.0), "pan", "reconstruction failed"),
+    (dict(), "translating", "reconstruction:"),
+])
+def test_the_motion_model_is_a_conclusion_of_the_mapper(tmp_path, camera, motion, decided):
+    from vid3d.synthetic import SceneConfig, make_clip
+
+    clip = make_clip(SceneConfig.preset("static").replace(num_frames=16, **camera))
+    res = estimate_poses(clip.rgb, None, OptimizeConfig.preset("standard").sfm, tmp_path)
+    assert res.report["motion_model"] == motion and res.report["motion_model_decided_by"].startswith(decided)
+    assert abs(res.K[0, 0] / clip.K[0, 0] - 1) < 0.03
+    if motion == "translating":
+        assert res.registered.all() and res.report["translation_over_depth"] > 0.05
+        assert trajectory_metrics(res.T_world_camera, clip.T_world_camera).ate_percent_of_path < 1.0
+
+
+def test_a_tiny_translating_clip_is_not_declared_rotation_only(tmp_path):
+    # once declared "rotation-only" before the mapper ran (every pair fit a homography)
+    from vid3d.synthetic import SceneConfig, make_clip
+
+    clip = make_clip(SceneConfig.preset("tiny_dynamic").replace(num_frames=9))
+    res = estimate_poses(clip.rgb, clip.dynamic_mask, OptimizeConfig.preset("standard").sfm, tmp_path)
+    assert res.report["motion_model"] == "translating" and res.registered.sum() >= 8

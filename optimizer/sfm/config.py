@@ -49,6 +49,9 @@ class SfmConfig:
         min_registered_fraction: below this fraction of frames registered by SfM + PnP, the clip is
             treated as unsolvable by SfM: a rotation-only (panorama) solution is tried for all frames,
             and if that fails too an InputError says why.
+        pan_max_translation: a reconstruction whose camera centres span less than this fraction of
+            the median scene depth is a pan (tripod): its translation is noise, and the clip gets the
+            rotation-only solution. The mapper always runs first; the report says which test decided.
         normalize_scale: rescale the world so that the median depth of the sparse points is 1.
         num_threads: CPU threads for extraction, matching and mapping.
         seed: random seed of COLMAP's RANSAC and mapper.
@@ -69,6 +72,7 @@ class SfmConfig:
     pnp_min_num_inliers: int = 12
     fill_rotation_only: bool = True
     min_registered_fraction: float = 0.3
+    pan_max_translation: float = 0.02
     normalize_scale: bool = True
     num_threads: int = 2
     seed: int = 0

@@ -65,6 +65,36 @@ def _rotation_only_solution(graph, num_frames: int, K: np.ndarray) -> dict[int, 
     return filled
 
 
+def _translation_over_depth(poses: dict[int, np.ndarray], points: np.ndarray, obs: np.ndarray) -> float:
+    """The largest distance between two registered camera centres over the median depth of the sparse
+    points seen by those cameras (0 for a camera that only rotates; nan without points)."""
+    from vid3d.formats.conventions import invert_T, transform_points
+
+    frames = sorted(poses)
+    centres = np.stack([poses[f][:3, 3] for f in frames])
+    extent = float(np.max(np.linalg.norm(centres[:, None] - centres[None], axis=-1))) if len(frames) > 1 else 0.0
+    z = [transform_points(invert_T(poses[int(f)]), points[obs[obs[:, 0] == f, 1].astype(int)])[:, 2]
+         for f in np.unique(obs[:, 0]) if int(f) in poses]
+    z = np.concatenate(z) if z else np.zeros(0)
+    z = z[z > 0]
+    return extent / float(np.median(z)) if len(z) else float("nan")
+
+
+def _pan_reason(registered: int, num_frames: int, travel: float, config: SfmConfig) -> str:
+    """Why the clip is treated as a pan (rotation-only camera), or "" when it is not.
+
+    A pan is a conclusion of the reconstruction, never a shortcut: either SfM (mapper + PnP) could
+    not register enough of the clip, or it did and the camera travelled a negligible distance
+    against the scene's depth (a tripod pan, where any recovered translation is noise)."""
+    if registered < max(2, config.min_registered_fraction * num_frames):
+        return (f"reconstruction failed: {registered}/{num_frames} frames registered "
+                f"(< {config.min_registered_fraction:.0%})")
+    if np.isfinite(travel) and travel < config.pan_max_translation:
+        return (f"negligible translation: camera travel {travel:.3g} x median scene depth "
+                f"(< {config.pan_max_translation})")
+    return ""
+
+
 def run(rgb: np.ndarray, masks: np.ndarray | None, config: SfmConfig, workdir: Path) -> PoseResult:
     """Camera-to-world poses and one shared pinhole camera for every frame.
 
@@ -102,36 +132,34 @@ def run(rgb: np.ndarray, masks: np.ndarray | None, config: SfmConfig, workdir: P
     default_focal = 1.2 * max(H, W)
     geoms = pair_geometries(graph.kps, graph.matches, max_pairs=400)
     fe = estimate_focal(geoms, H, W)
-    rotation_clip = len(geoms.Fs) < 3 and len(geoms.Hs) >= 3
+    focal_from_homographies = len(geoms.Fs) < 3 and len(geoms.Hs) >= 3
     report["pairs_with_parallax"] = len(geoms.Fs)
     report["pairs_rotation_like"] = len(geoms.Hs)
     report["focal_self_calibration"] = {"focal": fe.focal, "pairs": fe.num_pairs, "sharpness": fe.sharpness,
-                                        "from": "homographies" if rotation_clip else "fundamental matrices"}
+                                        "from": "homographies" if focal_from_homographies else "fundamental matrices"}
     use_self = config.focal_init == "self_calibration" and np.isfinite(fe.focal) and fe.sharpness > 1.2
     init_focal = fe.focal if use_self else default_focal
     timings["focal"] = time.perf_counter() - t0
 
+    # the mapper always runs: a homography also fits every pair dominated by one plane (a wall, the
+    # floor) while the camera translates, so "rotation-only" is decided after mapping, never before
     t0 = time.perf_counter()
     candidates = []
-    if not rotation_clip:
-        colmap.set_initial_focal(database, init_focal)
-        model, info = _map(database, image_dir, workdir / "sparse", config)
-        if model is not None and not 0.5 < model.K[0, 0] / init_focal < 2.0:
-            # bundle adjustment ran away with the focal (weak parallax): map again with it fixed
-            log.warning("sfm: mapper moved the focal from %.1f to %.1f; re-mapping with the focal fixed",
-                        init_focal, model.K[0, 0])
-            report["focal_runaway"] = float(model.K[0, 0])
-            model, info = _map(database, image_dir, workdir / "sparse", config.replace(refine_focal=False))
-        candidates.append(("self_calibration" if use_self else "default", init_focal, model, info))
-        if config.try_both_focal_inits and use_self:
-            colmap.set_initial_focal(database, default_focal)
-            model2, info2 = _map(database, image_dir, workdir / "sparse_default_focal", config)
-            if model2 is not None and not 0.5 < model2.K[0, 0] / default_focal < 2.0:
-                model2 = None
-            candidates.append(("default", default_focal, model2, info2))
-    else:
-        log.warning("sfm: no frame pair shows parallax (every pair fits a homography): rotation-only camera")
-        candidates.append(("self_calibration" if use_self else "default", init_focal, None, {"model_sizes": []}))
+    colmap.set_initial_focal(database, init_focal)
+    model, info = _map(database, image_dir, workdir / "sparse", config)
+    if model is not None and not 0.5 < model.K[0, 0] / init_focal < 2.0:
+        # bundle adjustment ran away with the focal (weak parallax): map again with it fixed
+        log.warning("sfm: mapper moved the focal from %.1f to %.1f; re-mapping with the focal fixed",
+                    init_focal, model.K[0, 0])
+        report["focal_runaway"] = float(model.K[0, 0])
+        model, info = _map(database, image_dir, workdir / "sparse", config.replace(refine_focal=False))
+    candidates.append(("self_calibration" if use_self else "default", init_focal, model, info))
+    if config.try_both_focal_inits and use_self:
+        colmap.set_initial_focal(database, default_focal)
+        model2, info2 = _map(database, image_dir, workdir / "sparse_default_focal", config)
+        if model2 is not None and not 0.5 < model2.K[0, 0] / default_focal < 2.0:
+            model2 = None
+        candidates.append(("default", default_focal, model2, info2))
     timings["mapping"] = time.perf_counter() - t0
 
     def score(c):
@@ -183,16 +211,22 @@ def run(rgb: np.ndarray, masks: np.ndarray | None, config: SfmConfig, workdir: P
     report["registered"] = int(registered.sum())
     report["pnp_registered"] = sorted(t for t, v in how.items() if v == "pnp")
 
-    if rotation_clip or registered.sum() < max(2, config.min_registered_fraction * T):
-        # too little of the clip is solved by SfM: a panning / tripod clip? try rotation-only for all
+    travel = _translation_over_depth(poses, points, obs) if model is not None else float("nan")
+    report["translation_over_depth"] = travel
+    pan_reason = _pan_reason(int(registered.sum()), T, travel, config)
+    report["motion_model"] = "pan" if pan_reason else "translating"
+    report["motion_model_decided_by"] = pan_reason or (
+        f"reconstruction: {int(registered.sum())}/{T} frames registered, camera travel {travel:.3g} x median "
+        f"scene depth")
+    if pan_reason:
+        # SfM could not solve the clip, or solved it with no translation: a panning / tripod camera
         rot = _rotation_only_solution(graph, T, K)
         if not rot:
             raise InputError(
                 f"camera poses failed: SfM registered {int(registered.sum())}/{T} frames and the frames are not "
                 f"related by homographies either (too few matching features); {ADVICE}"
             )
-        log.warning("sfm: only %d/%d frames registered; using a rotation-only (panning camera) solution",
-                    int(registered.sum()), T)
+        log.warning("sfm: treated as a panning camera (rotation only): %s", pan_reason)
         poses = rot
         how = {t: "homography" for t in range(1, T)}
         registered = np.zeros(T, bool)

@@ -154,3 +154,24 @@ def test_bad_inputs_raise_clear_errors():
         train_consistent_depth(inputs.__dict__, DRAFT.replace(**TINY), device="cpu")
     with pytest.raises(InputError):
         train_consistent_depth(inputs, DRAFT.replace(**TINY), device="tpu", progress=False)
+
+
+@pytest.mark.parametrize("backend", ["geometric", "midas"])
+def test_the_prior_backend_picks_the_prior_terms(backend, monkeypatch):
+    import dataclasses
+
+    from vid3d.optimizer.train import stage
+
+    seen = []
+    real = stage.Trainer
+
+    def recording(clip, cfg, device, terms):
+        seen.append(terms)
+        return real(clip, cfg, device, terms)
+
+    monkeypatch.setattr(stage, "Trainer", recording)
+    cfg = DRAFT.replace(**{**TINY, "warmup_steps": 1, "joint_steps": 1})
+    res = train_consistent_depth(dataclasses.replace(_tiny_inputs(), prior_backend=backend), cfg, device="cpu",
+                                 progress=False)
+    assert seen == [cfg.prior_terms(backend)] and res.report["prior_backend"] == backend
+    assert seen[0] == (cfg.geometric_prior if backend == "geometric" else cfg.learned_prior)

@@ -4,7 +4,9 @@ Measures, per clip: frames registered by SfM (mapper + PnP) and posed (incl. fil
 path) and RPE after Sim(3), focal error, prior AbsRel / delta1 (one median scale per sequence), and
 seconds per frame of each stage. Clips: synthetic ``static`` and ``dynamic`` (GT motion masks given to
 SfM and the prior), ../shared/data/hololens_dvmvs (36 real frames with GT poses and depth), and the
-registration fraction on the bear and rollercoaster videos (long side resized to 480).
+registration fraction and camera travel over scene depth on the apple, bear and rollercoaster videos
+(long side resized to 480). Beside each clip, the peer baseline: plain pycolmap with its defaults
+(``peer_pycolmap.py``: SIMPLE_RADIAL, sequential matching, incremental mapping; ``--no-peer`` skips it).
 
     .venv/bin/python benchmarks/poses_prior.py [--quick] [--workdir /tmp/vid3d_bench_poses]
 
@@ -65,7 +67,8 @@ def load_video(path: Path, long_side: int = 480) -> np.ndarray:
     return np.ascontiguousarray(np.stack(frames))
 
 
-def run_clip(name, rgb, masks, workdir, sfm_cfg, prior_cfg, gt_T=None, gt_K=None, gt_depth=None, do_prior=True):
+def run_clip(name, rgb, masks, workdir, sfm_cfg, prior_cfg, gt_T=None, gt_K=None, gt_depth=None, do_prior=True,
+             peer=True):
     from vid3d.eval.metrics import evaluate_depth, intrinsics_metrics, trajectory_metrics
     from vid3d.optimizer import prior as prior_stage
     from vid3d.optimizer import sfm
@@ -81,6 +84,20 @@ def run_clip(name, rgb, masks, workdir, sfm_cfg, prior_cfg, gt_T=None, gt_K=None
     row["filled"] = poses.report["filled"]
     row["rotation_only"] = poses.report["rotation_only"]
     row["focal"] = float(poses.K[0, 0])
+    row["motion_model"] = poses.report.get("motion_model")
+    row["travel_over_depth"] = poses.report.get("translation_over_depth")
+    if peer:  # plain pycolmap with its defaults, on the same frames
+        from peer_pycolmap import plain_pycolmap
+
+        pc = plain_pycolmap(rgb, workdir / f"{name}_peer")
+        row.update(peer_registered=pc["registered"], peer_models=pc["model_sizes"],
+                   peer_travel_over_depth=pc["path_over_depth"], peer_s_per_frame=pc["seconds"] / T)
+        frames = sorted(pc["poses"])
+        if gt_T is not None and len(frames) >= 3:
+            tr = trajectory_metrics(np.stack([pc["poses"][f] for f in frames]), gt_T[frames])
+            row["peer_ate_pct"] = tr.ate_percent_of_path  # over its registered frames only
+        if gt_K is not None and pc["K"] is not None:
+            row["peer_focal_err_pct"] = 100 * intrinsics_metrics(pc["K"], gt_K).focal_rel_error
     if gt_T is not None:
         tr = trajectory_metrics(poses.T_world_camera, gt_T)
         row.update(ate=tr.ate_rmse, ate_pct=tr.ate_percent_of_path, rpe_t=tr.rpe_translation, rpe_r_deg=tr.rpe_rotation_deg)
@@ -108,6 +125,7 @@ def main(argv=None) -> int:
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/vid3d_bench_poses"))
     ap.add_argument("--sfm", default="standard", help="preset whose SfmConfig is used")
     ap.add_argument("--prior", default="standard", help="preset whose PriorConfig is used")
+    ap.add_argument("--no-peer", action="store_true", help="skip the plain-pycolmap baseline")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     from vid3d.optimizer.config import OptimizeConfig
@@ -121,20 +139,24 @@ def main(argv=None) -> int:
         clip = make_clip(SceneConfig.preset(preset))
         masks = clip.dynamic_mask if clip.dynamic_mask.any() else None
         rows.append(run_clip(f"synthetic_{preset}", clip.rgb, masks, args.workdir, sfm_cfg, prior_cfg,
-                             clip.T_world_camera, clip.K, clip.depth))
+                             clip.T_world_camera, clip.K, clip.depth, peer=not args.no_peer))
     if (DATA / "hololens_dvmvs").is_dir():
         rgb, depth, T, K = load_hololens()
-        rows.append(run_clip("hololens_dvmvs", rgb, None, args.workdir, sfm_cfg, prior_cfg, T, K, depth))
+        rows.append(run_clip("hololens_dvmvs", rgb, None, args.workdir, sfm_cfg, prior_cfg, T, K, depth,
+                             peer=not args.no_peer))
     else:
         print("(../shared/data absent: real clips skipped)", file=sys.stderr)
     if not args.quick:
-        for name, path in (("bear", DATA / "video_cotracker_bear" / "bear.mp4"),
+        for name, path in (("apple", DATA / "video_cotracker_apple" / "apple.mp4"),
+                           ("bear", DATA / "video_cotracker_bear" / "bear.mp4"),
                            ("rollercoaster", DATA / "video_davis_rollercoaster" / "davis_rollercoaster.mp4")):
             if path.exists():
-                rows.append(run_clip(name, load_video(path), None, args.workdir, sfm_cfg, prior_cfg, do_prior=False))
+                rows.append(run_clip(name, load_video(path), None, args.workdir, sfm_cfg, prior_cfg, do_prior=False,
+                                     peer=not args.no_peer))
 
-    cols = ["clip", "frames", "registered", "posed", "rotation_only", "ate_pct", "rpe_r_deg", "focal", "focal_gt",
-            "focal_err_pct", "prior_absrel", "prior_delta1", "prior_absrel_confident", "prior_filled_pct",
+    cols = ["clip", "frames", "registered", "posed", "motion_model", "travel_over_depth", "ate_pct", "rpe_r_deg",
+            "focal", "focal_gt", "focal_err_pct", "peer_registered", "peer_travel_over_depth", "peer_ate_pct",
+            "peer_focal_err_pct", "peer_s_per_frame", "prior_absrel", "prior_delta1", "prior_absrel_confident", "prior_filled_pct",
             "sfm_s_per_frame", "sfm_cpu_s_per_frame", "prior_s_per_frame", "prior_cpu_s_per_frame"]
     print(f"device: {_device()}")
     print(" | ".join(cols))

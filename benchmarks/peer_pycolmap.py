@@ -21,8 +21,8 @@ def plain_pycolmap(rgb: np.ndarray, workdir: Path) -> dict:
     depth of the model's points; the parallax the reconstruction found)."""
     import pycolmap
 
-    from vid3d.formats.conventions import invert_T, transform_points
     from vid3d.optimizer.sfm import colmap
+    from vid3d.optimizer.sfm.stage import translation_over_depth
 
     t0 = time.perf_counter()
     workdir = Path(workdir)
@@ -43,12 +43,6 @@ def plain_pycolmap(rgb: np.ndarray, workdir: Path) -> dict:
         model = colmap.model_from_reconstruction(recs[best])
         out.update(registered=len(model.T_world_camera), poses=dict(model.T_world_camera), K=model.K,
                    model_sizes=sorted(sizes.values(), reverse=True))
-        centres = np.stack([T[:3, 3] for T in model.T_world_camera.values()])
-        extent = float(np.max(np.linalg.norm(centres[:, None] - centres[None], axis=-1)))
-        z = np.concatenate([transform_points(invert_T(model.T_world_camera[int(f)]),
-                                             model.points_world[model.obs[model.obs[:, 0] == f, 1].astype(int)])[:, 2]
-                            for f in np.unique(model.obs[:, 0])]) if len(model.obs) else np.zeros(0)
-        z = z[z > 0]
-        out["path_over_depth"] = extent / float(np.median(z)) if len(z) else float("nan")
+        out["path_over_depth"] = translation_over_depth(model.T_world_camera, model.points_world, model.obs)
     out["seconds"] = time.perf_counter() - t0
     return out

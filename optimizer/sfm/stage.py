@@ -65,7 +65,7 @@ def _rotation_only_solution(graph, num_frames: int, K: np.ndarray) -> dict[int, 
     return filled
 
 
-def _translation_over_depth(poses: dict[int, np.ndarray], points: np.ndarray, obs: np.ndarray) -> float:
+def translation_over_depth(poses: dict[int, np.ndarray], points: np.ndarray, obs: np.ndarray) -> float:
     """The largest distance between two registered camera centres over the median depth of the sparse
     points seen by those cameras (0 for a camera that only rotates; nan without points)."""
     from vid3d.formats.conventions import invert_T, transform_points
@@ -211,7 +211,7 @@ def run(rgb: np.ndarray, masks: np.ndarray | None, config: SfmConfig, workdir: P
     report["registered"] = int(registered.sum())
     report["pnp_registered"] = sorted(t for t, v in how.items() if v == "pnp")
 
-    travel = _translation_over_depth(poses, points, obs) if model is not None else float("nan")
+    travel = translation_over_depth(poses, points, obs) if model is not None else float("nan")
     report["translation_over_depth"] = travel
     pan_reason = _pan_reason(int(registered.sum()), T, travel, config)
     report["motion_model"] = "pan" if pan_reason else "translating"

@@ -65,18 +65,23 @@ def _rotation_only_solution(graph, num_frames: int, K: np.ndarray) -> dict[int, 
     return filled
 
 
-def translation_over_depth(poses: dict[int, np.ndarray], points: np.ndarray, obs: np.ndarray) -> float:
-    """The largest distance between two registered camera centres over the median depth of the sparse
-    points seen by those cameras (0 for a camera that only rotates; nan without points)."""
+def observed_depths(poses: dict[int, np.ndarray], points: np.ndarray, obs: np.ndarray) -> np.ndarray:
+    """Positive z-depths ``(M,)`` of the sparse points ``(N, 3)`` in every posed camera that observes
+    them (``obs`` ``(K, 4)`` rows of frame, point, u, v; ``poses`` frame -> T_world_camera)."""
     from vid3d.formats.conventions import invert_T, transform_points
 
-    frames = sorted(poses)
-    centres = np.stack([poses[f][:3, 3] for f in frames])
-    extent = float(np.max(np.linalg.norm(centres[:, None] - centres[None], axis=-1))) if len(frames) > 1 else 0.0
     z = [transform_points(invert_T(poses[int(f)]), points[obs[obs[:, 0] == f, 1].astype(int)])[:, 2]
          for f in np.unique(obs[:, 0]) if int(f) in poses]
     z = np.concatenate(z) if z else np.zeros(0)
-    z = z[z > 0]
+    return z[z > 0]
+
+
+def translation_over_depth(poses: dict[int, np.ndarray], points: np.ndarray, obs: np.ndarray) -> float:
+    """The largest distance between two registered camera centres over the median depth of the sparse
+    points seen by those cameras (0 for a camera that only rotates; nan without points)."""
+    centres = np.stack([poses[f][:3, 3] for f in sorted(poses)])
+    extent = float(np.max(np.linalg.norm(centres[:, None] - centres[None], axis=-1))) if len(poses) > 1 else 0.0
+    z = observed_depths(poses, points, obs)
     return extent / float(np.median(z)) if len(z) else float("nan")
 
 
@@ -249,14 +254,7 @@ def run(rgb: np.ndarray, masks: np.ndarray | None, config: SfmConfig, workdir: P
     T_world_camera = np.stack([poses[t] for t in range(T)]).astype(np.float64)
     scale = 1.0
     if config.normalize_scale and len(obs):
-        from vid3d.formats.conventions import invert_T, transform_points
-
-        z = []
-        for f in np.unique(obs[:, 0]).astype(int):
-            p = points[obs[obs[:, 0] == f, 1].astype(int)]
-            z.append(transform_points(invert_T(T_world_camera[f]), p)[:, 2])
-        z = np.concatenate(z)
-        z = z[z > 0]
+        z = observed_depths(dict(enumerate(T_world_camera)), points, obs)
         if len(z):
             scale = 1.0 / float(np.median(z))
             T_world_camera[:, :3, 3] *= scale

@@ -25,6 +25,8 @@ def _run(argv, capsys):
     (["optimize", "a.mp4", "--quality", "ultra"], "--quality must be one of"),
     (["optimize", "a.mp4", "--stride", "0"], "--stride must be >= 1"),
     (["optimize", "a.mp4", "--prior", "magic"], "--prior must be one of"),
+    (["optimize", "a.mp4", "--device", "tpu"], "--device must be one of"),
+    (["optimize", "a.mp4", "--stages", "half"], "--stages must be one of"),
 ])
 def test_bad_input_is_one_line_and_exit_2(argv, message, capsys):
     code, _, err = _run(argv, capsys)

@@ -41,15 +41,11 @@ def _device() -> str:
 
 
 def load_hololens():
-    import cv2
+    """``(rgb (T, H, W, 3) u8, depth (T, H, W) m, T_world_camera (T, 4, 4), K (3, 3))`` of the HoloLens frames."""
+    from vid3d.eval.groundtruth import read_hololens_dvmvs
 
-    root = DATA / "hololens_dvmvs"
-    files = sorted((root / "images").glob("*.png"))
-    rgb = np.stack([cv2.imread(str(f))[..., ::-1] for f in files])
-    depth = np.stack([cv2.imread(str(root / "depth" / f.name), cv2.IMREAD_UNCHANGED) for f in files]).astype(np.float32) / 1000
-    T = np.loadtxt(root / "poses.txt").reshape(-1, 4, 4)[: len(files)]
-    K = np.loadtxt(root / "K.txt").reshape(3, 3)
-    return np.ascontiguousarray(rgb), depth, T, K
+    seq = read_hololens_dvmvs(DATA / "hololens_dvmvs")
+    return seq.rgb, seq.depth, seq.T_world_camera, seq.K_at(0)
 
 
 def load_video(path: Path, long_side: int = 480) -> np.ndarray:

@@ -61,7 +61,7 @@ class SfmConfig:
     matcher: str = "auto"
     exhaustive_max_frames: int = 60
     sequential_overlap: int = 10
-    camera_model: str = "PINHOLE"
+    camera_model: str = "SIMPLE_PINHOLE"
     focal_init: str = "self_calibration"
     refine_focal: bool = True
     refine_principal_point: bool = False

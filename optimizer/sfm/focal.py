@@ -7,7 +7,11 @@ the criterion is insensitive to) and minimise
     C(f) = sum_pairs w_ij * (s1 - s2) / (s1 + s2),   (s1 >= s2 the singular values of K^T F_ij K)
 
 over a log-spaced grid, then refine around the minimum. Pairs whose matches a homography explains
-almost as well as F (rotation-only or planar) carry no focal information and are skipped.
+almost as well as F carry no Mendonca-Cipolla information. A homography fits two kinds of pairs: a
+rotating camera (H = K R K^-1) and a translating camera that sees mostly one plane (a wall, a floor,
+a table top). Only the first constrains the focal (Hartley 1994: K^-1 H K is a rotation for the
+right K), so a homography pair counts as a rotation only when K^-1 H K is one, within
+``ROTATION_RESIDUAL_MAX``, at the focal fitted to the homographies; the rest are planar pairs.
 """
 
 from __future__ import annotations
@@ -19,6 +23,9 @@ import numpy as np
 
 from vid3d.optimizer.robust import robust_fit
 
+ROTATION_RESIDUAL_MAX = 0.01  # (s1 - s3) / (s1 + s3) of K^-1 H K; ~0.001-0.005 for a real rotation
+MIN_PAIRS = 3
+
 
 @dataclass(frozen=True)
 class FocalEstimate:
@@ -28,11 +35,18 @@ class FocalEstimate:
         focal: the estimated focal in pixels (nan when no informative pair).
         num_pairs: informative pairs used.
         sharpness: C(f) at 2x or 0.5x the optimum over C(optimum), higher = better constrained.
+        source: ``"fundamental"`` (pairs with parallax), ``"rotation"`` (homographies of a rotating
+            camera) or ``"none"`` (neither: e.g. a translating camera facing one plane, a tripod).
+        rotation_pairs: homography pairs that are rotations (K^-1 H K a rotation at the fitted focal).
+        planar_pairs: homography pairs that are not (one dominant plane seen by a translating camera).
     """
 
     focal: float
     num_pairs: int
     sharpness: float
+    source: str = "none"
+    rotation_pairs: int = 0
+    planar_pairs: int = 0
 
 
 @dataclass
@@ -42,7 +56,8 @@ class PairGeometries:
     Attributes:
         Fs, F_weights: fundamental matrices (3, 3) of pairs with parallax (H explains < 80% of F
             inliers) and their weights (F inliers not explained by H).
-        Hs, H_weights: homographies (3, 3) (x_j ~ H x_i) of rotation-like pairs (H explains >= 80%).
+        Hs, H_weights: homographies (3, 3) (x_j ~ H x_i) of pairs that H explains (>= 80% of the F
+            inliers): rotations or planar scenes; :func:`estimate_focal` tells them apart.
         num_pairs: pairs examined.
     """
 
@@ -52,11 +67,6 @@ class PairGeometries:
     H_weights: list
     num_pairs: int
 
-    @property
-    def rotation_fraction(self) -> float:
-        """Fraction of examined pairs that a homography explains (rotation-only or planar)."""
-        n = len(self.Fs) + len(self.Hs)
-        return len(self.Hs) / n if n else 0.0
 
 
 def pair_geometries(
@@ -84,7 +94,7 @@ def pair_geometries(
         nh = int(inl_h.sum()) if inl_h is not None else 0
         if nf < 30:
             continue
-        if nh > 0.8 * nf:  # rotation-only or planar: H ~ K R K^-1 when the camera rotates
+        if nh > 0.8 * nf:  # a rotation (H ~ K R K^-1) or one dominant plane
             Hs.append(H)
             hws.append(float(nh))
         else:
@@ -125,33 +135,47 @@ def rotation_cost(Hs: list[np.ndarray], ws: list[float], focals: np.ndarray, cx:
     return out
 
 
-def estimate_focal(geoms: PairGeometries, height: int, width: int) -> FocalEstimate:
-    """Sweep f in [0.3, 4] x max(H, W) and refine: the focal minimising C(f).
+def rotation_residuals(Hs: list[np.ndarray], focal: float, cx: float, cy: float) -> np.ndarray:
+    """(s1 - s3) / (s1 + s3) of K^-1 H K per homography (P,) for one focal: ~0 for a rotation."""
+    K = np.array([[focal, 0, cx], [0, focal, cy], [0, 0, 1.0]])
+    s = np.linalg.svd(np.linalg.inv(K)[None] @ np.stack(Hs) @ K[None], compute_uv=False)
+    return (s[:, 0] - s[:, 2]) / (s[:, 0] + s[:, 2] + 1e-300)
 
-    Uses the fundamental matrices (Mendonca-Cipolla) when at least 3 pairs have parallax, else the
-    homographies of a rotating camera; nan when neither has 3 pairs.
-    """
-    if len(geoms.Fs) >= 3:
-        def cost_fn(focals):
-            return mendonca_cipolla_cost(geoms.Fs, geoms.F_weights, focals, cx, cy)
-        n = len(geoms.Fs)
-    elif len(geoms.Hs) >= 3:
-        def cost_fn(focals):
-            return rotation_cost(geoms.Hs, geoms.H_weights, focals, cx, cy)
-        n = len(geoms.Hs)
-    else:
-        return FocalEstimate(float("nan"), 0, 0.0)
-    cx, cy = width / 2.0, height / 2.0
-    side = float(max(height, width))
+
+def _sweep(cost_fn, side: float) -> tuple[float, float]:
+    """Focal minimising ``cost_fn`` over [0.3, 4] x side (log grid, then refined) and its sharpness
+    (0 when the minimum is on the border of the sweep: not trustworthy)."""
     grid = side * np.exp(np.linspace(np.log(0.3), np.log(4.0), 120))
     cost = cost_fn(grid)
     k = int(np.argmin(cost))
-    lo, hi = grid[max(k - 1, 0)], grid[min(k + 1, len(grid) - 1)]
-    fine = np.linspace(lo, hi, 41)
-    cfine = cost_fn(fine)
-    f = float(fine[int(np.argmin(cfine))])
+    fine = np.linspace(grid[max(k - 1, 0)], grid[min(k + 1, len(grid) - 1)], 41)
+    f = float(fine[int(np.argmin(cost_fn(fine)))])
     c_at = cost_fn(np.array([f, 2 * f, 0.5 * f]))
     sharp = float(min(c_at[1], c_at[2]) / max(c_at[0], 1e-12))
-    if k == 0 or k == len(grid) - 1:  # minimum on the border of the sweep: not trustworthy
-        sharp = 0.0
-    return FocalEstimate(f, n, sharp)
+    return f, (0.0 if k in (0, len(grid) - 1) else sharp)
+
+
+def estimate_focal(geoms: PairGeometries, height: int, width: int) -> FocalEstimate:
+    """The shared focal that best explains the pairs' two-view geometry (principal point at the centre).
+
+    Uses the fundamental matrices (Mendonca-Cipolla) when at least 3 pairs have parallax. Otherwise
+    the homographies: the focal is fitted to all of them, the pairs whose K^-1 H K is a rotation at that
+    focal are kept (planar pairs are not rotations) and, when at least 3 (and half of them) are, the
+    focal is fitted again on those alone. nan (source ``"none"``) when neither gives 3 pairs.
+    """
+    cx, cy = width / 2.0, height / 2.0
+    side = float(max(height, width))
+    if len(geoms.Fs) >= MIN_PAIRS:
+        f, sharp = _sweep(lambda fs: mendonca_cipolla_cost(geoms.Fs, geoms.F_weights, fs, cx, cy), side)
+        return FocalEstimate(f, len(geoms.Fs), sharp, "fundamental", 0, len(geoms.Hs))
+    if len(geoms.Hs) < MIN_PAIRS:
+        return FocalEstimate(float("nan"), 0, 0.0, "none", 0, len(geoms.Hs))
+    f, _ = _sweep(lambda fs: rotation_cost(geoms.Hs, geoms.H_weights, fs, cx, cy), side)
+    is_rot = rotation_residuals(geoms.Hs, f, cx, cy) < ROTATION_RESIDUAL_MAX
+    n_rot = int(is_rot.sum())
+    if n_rot < MIN_PAIRS or n_rot < 0.5 * len(geoms.Hs):
+        return FocalEstimate(float("nan"), 0, 0.0, "none", n_rot, len(geoms.Hs) - n_rot)
+    Hs = [h for h, r in zip(geoms.Hs, is_rot) if r]
+    ws = [w for w, r in zip(geoms.H_weights, is_rot) if r]
+    f, sharp = _sweep(lambda fs: rotation_cost(Hs, ws, fs, cx, cy), side)
+    return FocalEstimate(f, n_rot, sharp, "rotation", n_rot, len(geoms.Hs) - n_rot)

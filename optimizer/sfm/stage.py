@@ -100,6 +100,19 @@ def _pan_reason(registered: int, num_frames: int, travel: float, config: SfmConf
     return ""
 
 
+def _focal_source(pan_reason: str, fe, refined: bool, init_name: str, default_focal: float, side: int) -> str:
+    """One line saying where the focal comes from, starting with ``assumed`` when it was not observed."""
+    if pan_reason:
+        if fe.source == "rotation" and fe.sharpness > 1.2:
+            return f"rotation homographies of the panning camera ({fe.num_pairs} pairs, Hartley self-calibration)"
+        return (f"assumed: {default_focal:.1f} px = 1.2 x the long side {side} px (not observable: the camera "
+                f"neither translates nor rotates enough)")
+    if refined:
+        return f"bundle adjustment (initialised by {'self-calibration' if init_name == 'self_calibration' else 'the default 1.2 x long side'})"
+    return (f"assumed: bundle adjustment could not constrain it, kept at its initial value "
+            f"({'self-calibration' if init_name == 'self_calibration' else '1.2 x the long side'})")
+
+
 def run(rgb: np.ndarray, masks: np.ndarray | None, config: SfmConfig, workdir: Path) -> PoseResult:
     """Camera-to-world poses and one shared pinhole camera for every frame.
 
@@ -132,16 +145,16 @@ def run(rgb: np.ndarray, masks: np.ndarray | None, config: SfmConfig, workdir: P
     log.info("sfm: %d frames, %.0f keypoints/frame, %d verified pairs (%s matching)",
              T, report["keypoints_per_frame"], len(graph.matches), report["matcher"])
 
-    # focal initialisation: Mendonca-Cipolla self-calibration over the verified pairs
+    # focal initialisation: Mendonca-Cipolla over pairs with parallax, else Hartley over rotations
     t0 = time.perf_counter()
     default_focal = 1.2 * max(H, W)
     geoms = pair_geometries(graph.kps, graph.matches, max_pairs=400)
     fe = estimate_focal(geoms, H, W)
-    focal_from_homographies = len(geoms.Fs) < 3 and len(geoms.Hs) >= 3
     report["pairs_with_parallax"] = len(geoms.Fs)
-    report["pairs_rotation_like"] = len(geoms.Hs)
+    report["pairs_rotation"] = fe.rotation_pairs
+    report["pairs_planar"] = fe.planar_pairs
     report["focal_self_calibration"] = {"focal": fe.focal, "pairs": fe.num_pairs, "sharpness": fe.sharpness,
-                                        "from": "homographies" if focal_from_homographies else "fundamental matrices"}
+                                        "from": fe.source}
     use_self = config.focal_init == "self_calibration" and np.isfinite(fe.focal) and fe.sharpness > 1.2
     init_focal = fe.focal if use_self else default_focal
     timings["focal"] = time.perf_counter() - t0
@@ -152,12 +165,14 @@ def run(rgb: np.ndarray, masks: np.ndarray | None, config: SfmConfig, workdir: P
     candidates = []
     colmap.set_initial_focal(database, init_focal)
     model, info = _map(database, image_dir, workdir / "sparse", config)
+    focal_refined = config.refine_focal
     if model is not None and not 0.5 < model.K[0, 0] / init_focal < 2.0:
         # bundle adjustment ran away with the focal (weak parallax): map again with it fixed
         log.warning("sfm: mapper moved the focal from %.1f to %.1f; re-mapping with the focal fixed",
                     init_focal, model.K[0, 0])
         report["focal_runaway"] = float(model.K[0, 0])
         model, info = _map(database, image_dir, workdir / "sparse", config.replace(refine_focal=False))
+        focal_refined = False
     candidates.append(("self_calibration" if use_self else "default", init_focal, model, info))
     if config.try_both_focal_inits and use_self:
         colmap.set_initial_focal(database, default_focal)
@@ -224,7 +239,10 @@ def run(rgb: np.ndarray, masks: np.ndarray | None, config: SfmConfig, workdir: P
         f"reconstruction: {int(registered.sum())}/{T} frames registered, camera travel {travel:.3g} x median "
         f"scene depth")
     if pan_reason:
-        # SfM could not solve the clip, or solved it with no translation: a panning / tripod camera
+        # SfM could not solve the clip, or solved it with no translation: a panning / tripod camera.
+        # Its focal is the rotations' (Hartley) when they constrain it, else the assumed default.
+        f_pan = fe.focal if fe.source == "rotation" and fe.sharpness > 1.2 else default_focal
+        K = np.array([[f_pan, 0, W / 2], [0, f_pan, H / 2], [0, 0, 1.0]])
         rot = _rotation_only_solution(graph, T, K)
         if not rot:
             raise InputError(
@@ -261,6 +279,9 @@ def run(rgb: np.ndarray, masks: np.ndarray | None, config: SfmConfig, workdir: P
             points = points * scale
     report["scale_applied"] = scale
     report["focal"] = [float(K[0, 0]), float(K[1, 1])]
+    report["focal_source"] = _focal_source(pan_reason, fe, focal_refined and model is not None, init_name,
+                                           default_focal, max(H, W))
+    report["focal_observable"] = not report["focal_source"].startswith("assumed")
     report["principal_point"] = [float(K[0, 2]), float(K[1, 2])]
     report["num_points"] = int(len(points))
     report["seconds"] = {k: round(v, 2) for k, v in timings.items()}

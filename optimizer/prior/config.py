@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from vid3d.formats.errors import InputError
 
-BACKENDS = ("auto", "geometric", "depth_anything", "midas")
+BACKENDS = ("auto", "geometric", "depth_anything", "midas", "pydnet")
 
 
 @dataclass(frozen=True)
@@ -19,8 +20,9 @@ class PriorConfig:
 
     Attributes:
         backend: ``"geometric"`` (plane sweep over neighbouring frames with the SfM poses; weight-free,
-            offline), ``"depth_anything"`` / ``"midas"`` (learned monocular, need cached weights) or
-            ``"auto"`` (the best available: depth_anything > midas > geometric).
+            offline), ``"depth_anything"`` / ``"midas"`` (learned monocular, need cached weights),
+            ``"pydnet"`` (PyDNet v2 from its TFLite file: ``weights``, ``$VID3D_MODELS`` or the user cache) or
+            ``"auto"`` (the best available: depth_anything > midas > pydnet > geometric).
         num_planes: depth hypotheses of the plane sweep, uniform in inverse depth.
         max_sources: neighbouring frames compared with each reference frame.
         max_gap: neighbours are taken within +-max_gap frames.
@@ -35,6 +37,8 @@ class PriorConfig:
         fill_sigma_color: colour scale (0-255) of the edge-aware (joint bilateral) fill.
         fill_iterations: propagation sweeps of the fill (each sweep: dilations 16, 8, 4, 2, 1).
         allow_download: learned backends may download weights (never in tests).
+        weights: explicit path of the pydnet weights (a ``pydnet*.tflite`` file, a folder holding one, or
+            a ``.npz`` saved by ``PyDNet.save``); None: looked for in ``$VID3D_MODELS`` and the user cache.
     """
 
     backend: str = "auto"
@@ -51,6 +55,7 @@ class PriorConfig:
     fill_sigma_color: float = 12.0
     fill_iterations: int = 2
     allow_download: bool = False
+    weights: str | None = None
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
@@ -59,6 +64,8 @@ class PriorConfig:
             raise InputError(f"PriorConfig.num_planes must be >= 4, got {self.num_planes}")
         if self.max_sources < 1 or self.top_k < 1:
             raise InputError(f"PriorConfig.max_sources and top_k must be >= 1, got {self.max_sources}, {self.top_k}")
+        if self.weights is not None and not Path(self.weights).expanduser().exists():
+            raise InputError(f"depth prior weights {self.weights} do not exist (give a PyDNet .tflite file)")
 
     def replace(self, **changes: Any) -> "PriorConfig":
         """A copy with some fields changed."""

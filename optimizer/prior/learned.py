@@ -1,8 +1,10 @@
-"""Learned monocular depth backends (optional): Depth Anything (transformers) and MiDaS (torch.hub).
+"""Learned monocular depth backends (optional): Depth Anything (transformers), MiDaS (torch.hub) and
+PyDNet v2 (its TFLite file, run by :mod:`.pydnet`).
 
-Both predict relative *disparity* (inverse depth up to scale and shift); :mod:`.align` maps it to
+All three predict relative *disparity* (inverse depth up to scale and shift); :mod:`.align` maps it to
 the SfM scale. They are used only when their code and weights are already on this machine (or when
-``allow_download`` is set); :func:`depth_anything_status` / :func:`midas_status` say whether each is usable and why not.
+``allow_download`` is set); :func:`depth_anything_status` / :func:`midas_status` / :func:`pydnet_status`
+say whether each is usable and why not.
 """
 
 from __future__ import annotations
@@ -48,6 +50,12 @@ def midas_status(allow_download: bool = False) -> tuple[bool, str]:
     return weights_status("midas")
 
 
+def pydnet_status(weights: str | Path | None = None) -> tuple[bool, str]:
+    """(usable, reason) for PyDNet v2: its ``pydnet*.tflite`` at ``weights`` (explicit path), in
+    ``$VID3D_MODELS`` or in the user cache (never downloaded: research-use-only weights)."""
+    return weights_status("pydnet", weights)
+
+
 def depth_anything_disparity(rgb: np.ndarray, *, device: str, allow_download: bool) -> np.ndarray:
     """Relative disparity (T, H, W) float32 of frames (T, H, W, 3) uint8 with Depth Anything V2."""
     import torch
@@ -89,3 +97,10 @@ def midas_disparity(rgb: np.ndarray, *, device: str, allow_download: bool) -> np
             pred = torch.nn.functional.interpolate(pred[:, None], size=(H, W), mode="bicubic", align_corners=False)
             out[t] = pred[0, 0].clamp(min=0).cpu().numpy()
     return out
+
+
+def pydnet_disparity(rgb: np.ndarray, *, device: str, weights: str | Path | None = None) -> np.ndarray:
+    """Relative disparity (T, H, W) float32 of frames (T, H, W, 3) uint8 with PyDNet v2 at 384x640."""
+    from .pydnet import pydnet_disparity as run
+
+    return run(rgb, weights=find_weights("pydnet", weights), device=device)

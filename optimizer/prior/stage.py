@@ -17,7 +17,7 @@ from .config import PriorConfig, PriorResult
 
 log = logging.getLogger("vid3d.prior")
 
-AUTO_ORDER = ("depth_anything", "midas", "geometric")
+AUTO_ORDER = ("depth_anything", "midas", "pydnet", "geometric")
 
 
 def available_backends(config: PriorConfig | None = None) -> dict[str, tuple[bool, str]]:
@@ -26,6 +26,7 @@ def available_backends(config: PriorConfig | None = None) -> dict[str, tuple[boo
     return {
         "depth_anything": learned.depth_anything_status(allow),
         "midas": learned.midas_status(allow),
+        "pydnet": learned.pydnet_status(config.weights if config else None),
         "geometric": (True, "plane sweep over neighbouring frames (no weights)"),
     }
 
@@ -66,8 +67,11 @@ def run(rgb: np.ndarray, poses, config: PriorConfig, *, masks: np.ndarray | None
     if name == "geometric":
         depth, conf = _geometric(rgb, poses, config, masks_b, report, device_name(device))
     else:
-        fn = learned.depth_anything_disparity if name == "depth_anything" else learned.midas_disparity
-        disp = fn(rgb, device=device_name(device), allow_download=config.allow_download)
+        if name == "pydnet":
+            disp = learned.pydnet_disparity(rgb, device=device_name(device), weights=config.weights)
+        else:
+            fn = learned.depth_anything_disparity if name == "depth_anything" else learned.midas_disparity
+            disp = fn(rgb, device=device_name(device), allow_download=config.allow_download)
         depth, fits = align_disparity_to_sfm(disp, poses, masks=masks_b)
         report["alignment"] = {"kind": "scale+shift in disparity, per frame",
                                "median_residual": float(np.nanmedian([a.residual for a in fits]))}

@@ -100,6 +100,8 @@ def optimize(
     masks: Optional[Path] = typer.Option(None, "--masks",
                                          help="Folder of motion masks, one image per frame, non-zero = moving."),
     prior: str = typer.Option(_BASE.prior.backend, "--prior", help=f"Depth prior: {', '.join(PRIOR_CHOICES)}."),
+    prior_weights: Optional[Path] = typer.Option(None, "--prior-weights",
+                                                 help="Weights of the learned prior (pydnet: a PyDNet v2 .tflite)."),
     force: bool = typer.Option(False, "--force", help="Recompute every stage (ignore the work-folder cache)."),
     resume: bool = typer.Option(True, "--resume/--no-resume",
                                 help="Reuse finished stages and the training checkpoint from the work folder."),
@@ -130,7 +132,8 @@ def optimize(
     if max_side is not None:
         frames_changes["max_side"] = max_side
     changes = dict(stages=stages, device=device, frames=config.frames.replace(**frames_changes),
-                   prior=config.prior.replace(backend=prior.replace("-", "_")),
+                   prior=config.prior.replace(backend=prior.replace("-", "_"),
+                                              weights=str(prior_weights) if prior_weights is not None else None),
                    masks=config.masks.replace(user_masks=str(masks) if masks is not None else None))
     parsed = parse_gaps(gaps)
     if parsed is not None:

@@ -60,6 +60,8 @@ MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in (
               hf_repo="depth-anything/Depth-Anything-V2-Small-hf", is_dir=True),
     ModelSpec("midas", "monocular depth (MiDaS DPT-Hybrid, torch hub)", ("dpt_hybrid*.pt",),
               packages=("timm",), torch_hub=True),
+    ModelSpec("pydnet", "monocular depth (PyDNet v2 TFLite file; weights for research use only)",
+              ("pydnet*.tflite",)),
 )}
 
 

@@ -1,0 +1,206 @@
+"""Depth of moving objects without a learned model: from where they stand.
+
+A moving region has no multi-view depth (the plane sweep assumes a static scene) and filling it
+from its surroundings gives it the depth of the wall behind it. But people, animals and cars stand
+on the ground: the static surface just below a mover's lowest pixels (its feet, its wheels) is at
+the depth of the contact point, and an upright object seen from roughly eye height is close to a
+fronto-parallel plane at that depth. So, per frame and per connected moving region:
+
+1. contact: the columns where the region's lowest pixel lies in its bottom band; the static,
+   confident depth a few pixels below those lowest pixels. The ground there is a plane, whose
+   inverse depth is affine in the pixel position, so a plane fitted to those samples' inverse depth
+   is evaluated at the contact pixels themselves (the samples below are nearer than the feet),
+   median -> the contact depth;
+2. the region gets that depth (one value: an upright plane facing the camera), never behind what
+   it occludes (at most ``FRONT_MARGIN`` x the background depth filled in under it);
+3. a region that touches nothing visible (it runs off the bottom of the image, or floats over
+   unconfident pixels) is placed in front of what it occludes: ``FLOAT_MARGIN`` x the nearest
+   background depth around it.
+
+Pure numpy + OpenCV's connected components; ``mover_depth_reference`` is the slow twin (per pixel
+loops) that the tests compare against.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from vid3d.formats.errors import ShapeError
+
+MIN_REGION_FRACTION = 0.001  # regions smaller than this fraction of the frame are left as filled
+BOTTOM_BAND = 0.1  # contact columns: lowest pixel within this fraction of the region's height of its bottom
+CONTACT_ROWS = (2, 10)  # static pixels sampled this many rows below a contact pixel (inclusive range)
+MIN_CONTACT_SAMPLES = 3
+FRONT_MARGIN = 0.97  # a mover is at most this fraction of the depth of the background it hides
+FLOAT_MARGIN = 0.9  # a mover without contact: this fraction of the nearest surrounding background
+RING_PIXELS = 3  # width of the ring around a region where its surrounding background is read
+
+
+@dataclass(frozen=True)
+class MoverDepth:
+    """One moving region of one frame: how its depth was decided.
+
+    Attributes:
+        frame: frame index; pixels: region size; depth: the depth it got;
+        how: ``"contact"`` (from the surface it stands on) or ``"in_front"`` (no visible contact).
+        contact_samples: static pixels that gave the contact depth (0 for ``in_front``).
+    """
+
+    frame: int
+    pixels: int
+    depth: float
+    how: str
+    contact_samples: int
+
+
+def contact_depth(samples: np.ndarray, contacts: np.ndarray) -> float:
+    """Depth of the ground at the contact pixels.
+
+    Args:
+        samples: (N, 3) x, y, z of trusted static pixels below the contact pixels.
+        contacts: (C, 2) x, y of the contact pixels (the region's lowest pixels).
+    Returns:
+        the median over the contacts of the plane fitted to the samples' inverse depth (1/z = a + b x
+        + c y, least squares); the samples' median depth when the fit is degenerate.
+    """
+    x, y, z = samples[:, 0], samples[:, 1], samples[:, 2]
+    fallback = float(np.median(z))
+    if np.ptp(y) < 2:
+        return fallback
+    A = np.stack([np.ones_like(x), x, y], 1)
+    coef, *_ = np.linalg.lstsq(A, 1.0 / z, rcond=None)
+    d = coef[0] + coef[1] * contacts[:, 0] + coef[2] * contacts[:, 1]
+    if not np.all(np.isfinite(d)) or np.median(d) <= 0:
+        return fallback
+    z_c = float(1.0 / np.median(d))
+    # an extrapolation far outside the samples' own range is not trusted
+    return z_c if 0.5 * z.min() < z_c < 2.0 * z.max() else fallback
+
+
+def _contact_samples(region: np.ndarray, static_depth: np.ndarray, trusted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(N, 3) x, y, z of trusted static pixels just below the region's lowest pixels (its bottom
+    band), and (C, 2) x, y of those lowest pixels (pixel centres)."""
+    H, W = region.shape
+    rows = np.arange(H)[:, None]
+    cols = np.flatnonzero(region.any(0))
+    lowest = np.where(region[:, cols], rows, -1).max(0)  # (C,) lowest row of the region per column
+    top = int(np.flatnonzero(region.any(1))[0])
+    bottom = int(lowest.max())
+    band = bottom - BOTTOM_BAND * max(bottom - top + 1, 1)
+    keep = lowest >= band
+    cols, lowest = cols[keep], lowest[keep]
+    out = []
+    for k in range(CONTACT_ROWS[0], CONTACT_ROWS[1] + 1):
+        y = lowest + k
+        ok = y < H
+        y, x = y[ok], cols[ok]
+        ok = trusted[y, x] & ~region[y, x]
+        y, x = y[ok], x[ok]
+        out.append(np.stack([x + 0.5, y + 0.5, static_depth[y, x]], 1))
+    contacts = np.stack([cols + 0.5, lowest + 0.5], 1).astype(np.float64)
+    return np.concatenate(out).astype(np.float64), contacts
+
+
+def _ring(region: np.ndarray) -> np.ndarray:
+    kernel = np.ones((2 * RING_PIXELS + 1, 2 * RING_PIXELS + 1), np.uint8)
+    return cv2.dilate(region.astype(np.uint8), kernel).astype(bool) & ~region
+
+
+def mover_depth(depth: np.ndarray, confidence: np.ndarray, moving: np.ndarray, *, frame: int = 0,
+                min_confidence: float = 0.35) -> tuple[np.ndarray, list[MoverDepth]]:
+    """Give every moving region of one frame the depth of where it stands (see module docstring).
+
+    Args:
+        depth: (H, W) float32 > 0, static depth with the moving pixels already filled from their
+            surroundings (what the region hides).
+        confidence: (H, W) float32 in [0, 1]; pixels >= ``min_confidence`` are trusted static depth.
+        moving: (H, W) bool, True = moving.
+        frame: frame index, for the report.
+    Returns:
+        ((H, W) float32 depth with the moving regions replaced, one MoverDepth per region changed).
+    """
+    depth = np.asarray(depth, np.float32)
+    moving = np.asarray(moving, bool)
+    if depth.ndim != 2 or depth.shape != moving.shape or np.shape(confidence) != depth.shape:
+        raise ShapeError(f"mover_depth expects depth, confidence and moving of one (H, W) shape, got "
+                         f"{depth.shape}, {np.shape(confidence)}, {moving.shape}")
+    out = depth.copy()
+    trusted = (np.asarray(confidence) >= min_confidence) & ~moving
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(moving.astype(np.uint8), connectivity=8)
+    regions = []
+    for k in range(1, n):
+        if stats[k, cv2.CC_STAT_AREA] < MIN_REGION_FRACTION * depth.size:
+            continue
+        region = labels == k
+        samples, contacts = _contact_samples(region, depth, trusted)
+        behind = depth[region]  # the background filled in under the region
+        if len(samples) >= MIN_CONTACT_SAMPLES:
+            z, how = contact_depth(samples, contacts), "contact"
+            z_px = np.minimum(z, FRONT_MARGIN * behind)
+        else:
+            ring = _ring(region) & ~moving
+            near = depth[ring] if ring.any() else behind
+            z, how = float(FLOAT_MARGIN * np.percentile(near, 10)), "in_front"
+            z_px = np.minimum(z, FRONT_MARGIN * behind)
+        out[region] = np.maximum(z_px, 1e-6)
+        regions.append(MoverDepth(frame, int(region.sum()), z, how, int(len(samples))))
+    return out, regions
+
+
+def mover_depth_reference(depth: np.ndarray, confidence: np.ndarray, moving: np.ndarray, *,
+                          min_confidence: float = 0.35) -> np.ndarray:
+    """Slow twin of :func:`mover_depth` (flood fill and per-column loops); (H, W) float32."""
+    depth = np.asarray(depth, np.float32)
+    moving = np.asarray(moving, bool)
+    H, W = depth.shape
+    trusted = (np.asarray(confidence) >= min_confidence) & ~moving
+    seen = np.zeros((H, W), bool)
+    out = depth.copy()
+    for y0 in range(H):
+        for x0 in range(W):
+            if not moving[y0, x0] or seen[y0, x0]:
+                continue
+            stack, pix = [(y0, x0)], []
+            seen[y0, x0] = True
+            while stack:  # 8-connected flood fill
+                y, x = stack.pop()
+                pix.append((y, x))
+                for dy in (-1, 0, 1):
+                    for dx in (-1, 0, 1):
+                        yy, xx = y + dy, x + dx
+                        if 0 <= yy < H and 0 <= xx < W and moving[yy, xx] and not seen[yy, xx]:
+                            seen[yy, xx] = True
+                            stack.append((yy, xx))
+            if len(pix) < MIN_REGION_FRACTION * H * W:
+                continue
+            region = np.zeros((H, W), bool)
+            for y, x in pix:
+                region[y, x] = True
+            lowest = {}
+            for y, x in pix:
+                lowest[x] = max(lowest.get(x, -1), y)
+            top, bottom = min(y for y, _ in pix), max(lowest.values())
+            band = bottom - BOTTOM_BAND * max(bottom - top + 1, 1)
+            samples, contacts = [], []
+            for x, yl in lowest.items():
+                if yl < band:
+                    continue
+                contacts.append((x + 0.5, yl + 0.5))
+                for k in range(CONTACT_ROWS[0], CONTACT_ROWS[1] + 1):
+                    y = yl + k
+                    if y < H and trusted[y, x] and not region[y, x]:
+                        samples.append((x + 0.5, y + 0.5, float(depth[y, x])))
+            if len(samples) >= MIN_CONTACT_SAMPLES:
+                z = contact_depth(np.array(samples), np.array(contacts))
+            else:
+                near = [depth[y, x] for y in range(H) for x in range(W)
+                        if not moving[y, x] and any(region[yy, xx]
+                                                    for yy in range(max(0, y - RING_PIXELS), min(H, y + RING_PIXELS + 1))
+                                                    for xx in range(max(0, x - RING_PIXELS), min(W, x + RING_PIXELS + 1)))]
+                z = float(FLOAT_MARGIN * np.percentile(near if near else [depth[y, x] for y, x in pix], 10))
+            for y, x in pix:
+                out[y, x] = max(min(z, FRONT_MARGIN * depth[y, x]), 1e-6)
+    return out

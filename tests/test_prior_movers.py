@@ -1,0 +1,92 @@
+"""Moving objects get the depth of where they stand, never the depth of the wall behind them."""
+
+import numpy as np
+import pytest
+
+from vid3d.optimizer.prior.movers import mover_depth, mover_depth_reference
+
+
+def _room(H=96, W=128, f=100.0, cam_height=0.6, wall=6.0):
+    """Camera looking horizontally at a wall ``wall`` m away over a floor ``cam_height`` m below:
+    z-depth (H, W) of each pixel (pixel centres at +0.5)."""
+    cy = H / 2
+    y = np.arange(H)[:, None] + 0.5
+    z_floor = np.where(y > cy, f * cam_height / np.maximum(y - cy, 1e-9), np.inf)
+    return np.broadcast_to(np.minimum(z_floor, wall), (H, W)).astype(np.float32), f, cy
+
+
+def _person(depth, f, cy, z, x0, x1, cam_height=0.6, height=1.7):
+    """Mask and true depth of an upright plane at depth z standing on the floor, columns x0:x1."""
+    H, W = depth.shape
+    foot = int(np.floor(cy + f * cam_height / z))
+    head = int(np.ceil(cy - f * (height - cam_height) / z))
+    mask = np.zeros((H, W), bool)
+    mask[max(head, 0):foot, x0:x1] = True
+    truth = depth.copy()
+    truth[mask] = z
+    return mask, truth
+
+
+def test_a_person_on_the_floor_gets_the_floor_depth_where_they_stand():
+    bg, f, cy = _room()
+    mask, truth = _person(bg, f, cy, z=2.5, x0=40, x1=60)
+    conf = np.where(mask, 0.0, 1.0).astype(np.float32)
+    out, regions = mover_depth(bg, conf, mask)
+    assert len(regions) == 1 and regions[0].how == "contact"
+    rel = np.abs(out[mask] - truth[mask]) / truth[mask]
+    assert rel.max() < 0.1, rel.max()
+    # the filled-in background (the wall behind) would have been off by more than 100 %
+    assert (np.abs(bg[mask] - truth[mask]) / truth[mask]).mean() > 1.0
+    assert np.array_equal(out[~mask], bg[~mask])  # static pixels untouched
+
+
+def test_two_people_each_get_their_own_depth():
+    bg, f, cy = _room()
+    m1, t1 = _person(bg, f, cy, z=2.0, x0=10, x1=30)
+    m2, t2 = _person(bg, f, cy, z=4.0, x0=80, x1=95)
+    mask = m1 | m2
+    truth = np.where(m1, t1, np.where(m2, t2, bg))
+    out, regions = mover_depth(bg, np.where(mask, 0.0, 1.0).astype(np.float32), mask)
+    assert sorted(r.how for r in regions) == ["contact", "contact"]
+    assert np.abs(out[mask] - truth[mask]).max() / truth[mask].min() < 0.1
+
+
+def test_a_mover_without_visible_contact_is_in_front_of_what_it_hides():
+    bg, f, cy = _room()
+    mask = np.zeros(bg.shape, bool)
+    mask[60:, 50:70] = True  # runs off the bottom of the image: no ground visible below it
+    out, regions = mover_depth(bg, np.where(mask, 0.0, 1.0).astype(np.float32), mask)
+    assert regions[0].how == "in_front"
+    assert (out[mask] < bg[mask]).all()
+    assert (out[mask] > 0).all()
+
+
+def test_untrusted_pixels_below_are_not_contact():
+    bg, f, cy = _room()
+    mask, _ = _person(bg, f, cy, z=2.5, x0=40, x1=60)
+    conf = np.where(mask, 0.0, 1.0).astype(np.float32)
+    conf[mask.any(1).nonzero()[0].max():, :] = 0.0  # nothing below the feet is confident
+    _, regions = mover_depth(bg, conf, mask)
+    assert regions[0].how == "in_front"
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_fast_path_matches_reference_twin(seed):
+    rng = np.random.default_rng(seed)
+    H, W = 24, 32
+    depth = rng.uniform(1, 5, (H, W)).astype(np.float32)
+    conf = rng.uniform(0, 1, (H, W)).astype(np.float32)
+    mask = np.zeros((H, W), bool)
+    for _ in range(3):
+        y, x = rng.integers(0, H - 6), rng.integers(0, W - 6)
+        mask[y:y + rng.integers(2, 10), x:x + rng.integers(2, 8)] = True
+    fast, _ = mover_depth(depth, conf, mask)
+    slow = mover_depth_reference(depth, conf, mask)
+    np.testing.assert_allclose(fast, slow, rtol=1e-6)
+
+
+def test_shapes_are_checked():
+    from vid3d.formats.errors import ShapeError
+
+    with pytest.raises(ShapeError):
+        mover_depth(np.ones((4, 4)), np.ones((4, 4)), np.zeros((4, 5), bool))

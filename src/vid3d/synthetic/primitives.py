@@ -1,7 +1,8 @@
-"""Ray casting against the scene's primitives (a closed room, boxes, spheres), vectorised numpy.
+"""Ray casting against the scene's primitives (a closed room, boxes, spheres, walkers), vectorised numpy.
 
 Every primitive lives in its own object frame (box and sphere centred at the origin, axis-aligned
-box; the room is an axis-aligned box seen from inside) and is placed by ``T_world_object``. A ray
+box; the room is an axis-aligned box seen from inside; a walker is a rigid person-like stack of
+legs box, torso box and head sphere, centred at half its height) and is placed by ``T_world_object``. A ray
 ``o + s d`` is mapped into the object frame, where ``s`` is unchanged (rigid map), so when the
 directions come from ``K^-1 [u, v, 1]`` rotated to the world, ``s`` of the nearest hit *is* the
 z-depth.
@@ -15,8 +16,24 @@ from dataclasses import dataclass
 
 import numpy as np
 
-ROOM, BOX, SPHERE = "room", "box", "sphere"
+ROOM, BOX, SPHERE, WALKER = "room", "box", "sphere", "walker"
 _EPS = 1e-6
+
+# a walker of height 1.7 m in its own frame (y down, origin at half height, z = walking direction):
+# (kind, centre (3,), size) of each part; every number scales with the walker's height / 1.7
+_WALKER_PARTS_1P7 = (
+    (SPHERE, (0.0, -0.74, 0.0), (0.11,)),  # head: y in [-0.85, -0.63]
+    (BOX, (0.0, -0.305, 0.0), (0.23, 0.305, 0.13)),  # torso, 0.46 m shoulders: y in [-0.61, 0]
+    (BOX, (0.0, 0.425, 0.0), (0.17, 0.425, 0.11)),  # legs: y in [0, 0.85] (soles at +height/2)
+)
+
+
+def walker_parts(height: float) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """The rigid parts of a walker ``height`` metres tall, in its own frame (origin at half height,
+    y down, so its soles are the plane y = +height/2): ``[(kind, centre (3,), size), ...]`` with
+    ``size`` as in :class:`Primitive` (box half extents, sphere radius)."""
+    k = float(height) / 1.7
+    return [(kind, k * np.array(c, dtype=np.float64), k * np.array(sz, dtype=np.float64)) for kind, c, sz in _WALKER_PARTS_1P7]
 
 
 @dataclass(frozen=True)
@@ -24,8 +41,9 @@ class Primitive:
     """One rigid object.
 
     Attributes:
-        kind: ``"room"`` (seen from inside), ``"box"`` or ``"sphere"``.
-        size: room: (2, 3) lower and upper corners; box: (3,) half extents; sphere: (1,) radius. Metres.
+        kind: ``"room"`` (seen from inside), ``"box"``, ``"sphere"`` or ``"walker"``.
+        size: room: (2, 3) lower and upper corners; box: (3,) half extents; sphere: (1,) radius;
+            walker: (1,) height (parts from :func:`walker_parts`). Metres.
         dynamic: whether it moves over the clip.
         texture_seed: seed of its procedural texture.
         texture_rotation: (3, 3) rotation of texture coordinates.
@@ -69,6 +87,14 @@ def intersect_local(kind: str, size: np.ndarray, o: np.ndarray, d: np.ndarray) -
     """
     N = d.shape[0]
     o = np.broadcast_to(o, (N, 3))
+    if kind == WALKER:  # nearest hit among the parts, each an axis-aligned part offset in the walker frame
+        s = np.full(N, np.inf)
+        n = np.zeros((N, 3))
+        for part_kind, centre, part_size in walker_parts(float(size[0])):
+            s_p, n_p = intersect_local(part_kind, part_size, o - centre, d)
+            closer = s_p < s
+            s[closer], n[closer] = s_p[closer], n_p[closer]
+        return s, n
     with np.errstate(divide="ignore", invalid="ignore"):
         if kind == SPHERE:
             r = float(size[0])
@@ -171,6 +197,11 @@ def bounding_radius(prim: Primitive) -> float:
     """Radius of a sphere about the object origin that contains the primitive (not for the room)."""
     if prim.kind == SPHERE:
         return float(prim.size[0])
+    if prim.kind == WALKER:
+        return max(
+            float(np.linalg.norm(c)) + (float(sz[0]) if kind == SPHERE else float(np.linalg.norm(sz)))
+            for kind, c, sz in walker_parts(float(prim.size[0]))
+        )
     return float(np.linalg.norm(prim.size))
 
 
@@ -187,15 +218,20 @@ def cast_rays_reference(
             t = T_world_object[k, :3, 3]
             o = [sum(R[r, c] * (origin[r] - t[r]) for r in range(3)) for c in range(3)]
             dl = [sum(R[r, c] * d[r] for r in range(3)) for c in range(3)]
-            s = _reference_hit(prim, o, dl)
+            s = _reference_hit(prim.kind, prim.size, o, dl)
             if s < s_out[i]:
                 s_out[i], id_out[i] = s, k
     return s_out, id_out
 
 
-def _reference_hit(prim: Primitive, o: list[float], d: list[float]) -> float:
-    if prim.kind == SPHERE:
-        r = float(prim.size[0])
+def _reference_hit(kind: str, size: np.ndarray, o: list[float], d: list[float]) -> float:
+    if kind == WALKER:
+        return min(
+            _reference_hit(part_kind, part_size, [o[a] - float(c[a]) for a in range(3)], d)
+            for part_kind, c, part_size in walker_parts(float(size[0]))
+        )
+    if kind == SPHERE:
+        r = float(size[0])
         a = sum(x * x for x in d)
         b = 2 * sum(x * y for x, y in zip(o, d))
         c = sum(x * x for x in o) - r * r
@@ -206,10 +242,10 @@ def _reference_hit(prim: Primitive, o: list[float], d: list[float]) -> float:
             if s > _EPS:
                 return s
         return np.inf
-    if prim.kind == BOX:
-        lo, hi = [-float(v) for v in prim.size], [float(v) for v in prim.size]
+    if kind == BOX:
+        lo, hi = [-float(v) for v in size], [float(v) for v in size]
     else:
-        lo, hi = [float(v) for v in prim.size[0]], [float(v) for v in prim.size[1]]
+        lo, hi = [float(v) for v in size[0]], [float(v) for v in size[1]]
     near, far = -np.inf, np.inf
     for a in range(3):
         if abs(d[a]) < 1e-15:
@@ -218,6 +254,6 @@ def _reference_hit(prim: Primitive, o: list[float], d: list[float]) -> float:
             continue
         t1, t2 = (lo[a] - o[a]) / d[a], (hi[a] - o[a]) / d[a]
         near, far = max(near, min(t1, t2)), min(far, max(t1, t2))
-    if prim.kind == ROOM:
+    if kind == ROOM:
         return far if far > _EPS else np.inf
     return near if near <= far and near > _EPS else np.inf

@@ -120,6 +120,8 @@ def run_optimize(source: str | Path, output: str | Path, config: OptimizeConfig 
     inputs = {"frames": fingerprint_file(source) if source.exists() else "missing"}
     if user_masks:
         inputs["masks_before_poses"] = inputs["masks_after_poses"] = fingerprint_file(user_masks)
+    if config.prior.weights:  # the same path may hold other (re-saved, fine-tuned) weights
+        inputs["prior"] = fingerprint_file(config.prior.weights)
     run = _Runner(config, cache, inputs)
     decisions: dict = {"quality": config.label, "stages": config.stages}
 
@@ -135,7 +137,7 @@ def run_optimize(source: str | Path, output: str | Path, config: OptimizeConfig 
              int(poses.registered.sum()), poses.num_frames, poses.K[0, 0], 100 * poses.K[0, 0] / clip.size[1])
     motion = run("masks_after_poses", lambda: masks.run(clip, flows, config.masks, poses=poses, progress=progress))
     decisions["masks"] = {"method": motion.method, "moving_fraction": round(float(motion.masks.mean()), 4)}
-    depth0 = run("prior", lambda: prior.run(clip.rgb, poses, config.prior, masks=motion.masks,
+    depth0 = run("prior", lambda: prior.run(clip.rgb, poses, config.prior, masks=motion.masks, flows=flows,
                                             workdir=cache.scratch("prior"), device=config.device))
     decisions["prior"] = {"backend": depth0.backend, **_small(depth0.report)}
     log.info("prior: %s backend", depth0.backend)

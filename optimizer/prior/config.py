@@ -37,6 +37,10 @@ class PriorConfig:
         fill_sigma_color: colour scale (0-255) of the edge-aware (joint bilateral) fill.
         fill_iterations: propagation sweeps of the fill (each sweep: dilations 16, 8, 4, 2, 1).
         allow_download: learned backends may download weights (never in tests).
+        hybrid: a learned prior is combined with the plane sweep: geometric where the sweep is
+            confident, aligned learned elsewhere (False: learned everywhere, aligned the same way).
+        movers_from_contact: the geometric prior gives moving regions the depth of the ground where they
+            stand (:mod:`.movers`) instead of the filled-in background behind them.
         weights: explicit path of the pydnet weights (a ``pydnet*.tflite`` file, a folder holding one, or
             a ``.npz`` saved by ``PyDNet.save``); None: looked for in ``$VID3D_MODELS`` and the user cache.
     """
@@ -56,6 +60,8 @@ class PriorConfig:
     fill_iterations: int = 2
     allow_download: bool = False
     weights: str | None = None
+    hybrid: bool = True
+    movers_from_contact: bool = True
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:

@@ -41,13 +41,32 @@ def _check(rgb: np.ndarray, poses, masks: np.ndarray | None) -> None:
         raise ShapeError(f"masks must be (T, H, W) = {rgb.shape[:3]}, got {np.asarray(masks).shape}")
 
 
+def _pick(config: PriorConfig, status: dict[str, tuple[bool, str]]) -> tuple[str, str]:
+    """The backend to use and one line saying why (``auto``: the best usable one)."""
+    name = config.backend
+    if name != "auto":
+        if not status[name][0]:
+            raise InputError(f"depth prior backend {name!r} is not usable here: {status[name][1]}; "
+                             f"use --prior geometric")
+        return name, f"asked for ({status[name][1]})"
+    name = next(b for b in AUTO_ORDER if status[b][0])
+    if name == "geometric":
+        why = ("no learned depth model on this machine (run `vid3d models` to see how to get one); "
+               "using the plane sweep")
+    else:
+        why = f"the best learned model found: {status[name][1]}"
+    return name, why
+
+
 def run(rgb: np.ndarray, poses, config: PriorConfig, *, masks: np.ndarray | None = None,
-        workdir: Path | None = None, device: str = "auto") -> PriorResult:
+        flows=None, workdir: Path | None = None, device: str = "auto") -> PriorResult:
     """Initial depth of every frame, in the units of ``poses``.
 
     Args:
         rgb: (T, H, W, 3) uint8 frames; poses: PoseResult of the same frames;
-        masks: (T, H, W) bool, True = moving (never trusted; filled from the static surroundings).
+        masks: (T, H, W) bool, True = moving (never trusted as static depth).
+        flows: the clip's FlowSet; a learned prior on a clip without parallax is aligned through it
+            (one scale for the whole clip). None: such a clip's frames are aligned each on its own.
         workdir: unused by the built-in backends (kept for caches of learned ones).
         device: torch device name (``auto``, ``cpu``, ``cuda``) of the plane sweep and the networks.
     Returns:
@@ -55,54 +74,57 @@ def run(rgb: np.ndarray, poses, config: PriorConfig, *, masks: np.ndarray | None
     """
     _check(rgb, poses, masks)
     status = available_backends(config)
-    name = config.backend
-    if name == "auto":
-        name = next(b for b in AUTO_ORDER if status[b][0])
-        log.info("prior: --prior auto picked %s (%s)", name, status[name][1])
-    elif not status[name][0]:
-        raise InputError(f"depth prior backend {name!r} is not usable here: {status[name][1]}; use --prior geometric")
-    report: dict = {"backend": name, "backends": {k: {"usable": v[0], "reason": v[1]} for k, v in status.items()}}
+    name, why = _pick(config, status)
+    log.info("prior: %s (%s)", name, why)
+    report: dict = {"backend": name, "chosen_because": why,
+                    "backends": {k: {"usable": v[0], "reason": v[1]} for k, v in status.items()}}
     masks_b = None if masks is None else np.asarray(masks, bool)
+    dev = device_name(device)
     t0 = time.perf_counter()
+    sweep = _plane_sweep(rgb, poses, config, masks_b, report, dev)
     if name == "geometric":
-        depth, conf = _geometric(rgb, poses, config, masks_b, report, device_name(device))
+        depth, conf = _geometric(rgb, sweep, config, masks_b, report, dev)
     else:
-        if name == "pydnet":
-            disp = learned.pydnet_disparity(rgb, device=device_name(device), weights=config.weights)
-        else:
-            fn = learned.depth_anything_disparity if name == "depth_anything" else learned.midas_disparity
-            disp = fn(rgb, device=device_name(device), allow_download=config.allow_download)
-        depth, fits = align_disparity_to_sfm(disp, poses, masks=masks_b)
-        report["alignment"] = {"kind": "scale+shift in disparity, per frame",
-                               "median_residual": float(np.nanmedian([a.residual for a in fits]))}
-        conf = np.full(depth.shape, 0.5, np.float32)
-        if masks_b is not None:
-            conf[masks_b] = 0.0
+        depth, conf = _learned(name, rgb, poses, sweep, config, masks_b, flows, report, dev)
     report["seconds"] = round(time.perf_counter() - t0, 2)
     report["seconds_per_frame"] = round(report["seconds"] / rgb.shape[0], 3)
+    report["constant_frames"] = [t for t in range(len(depth)) if float(np.ptp(depth[t])) == 0.0]
     return PriorResult(depth=depth.astype(np.float32), confidence=np.clip(conf, 0, 1).astype(np.float32),
                        backend=name, report=report)
 
 
-def _geometric(rgb, poses, config, masks, report, device: str) -> tuple[np.ndarray, np.ndarray]:
-    import torch
-
-    from .fill import fill_depth
+def _plane_sweep(rgb, poses, config, masks, report, device: str):
+    """(depth, confidence, near, far, sparse samples) of the plane sweep, unfilled; None when the
+    poses give no depth (fewer than 10 SfM samples: a rotation-only camera)."""
     from .geometric import depth_bounds, geometric_prior
 
-    T, H, W = rgb.shape[:3]
     f, uv, z = sparse_samples(poses, masks=masks)
     if len(z) < 10:
-        # no sparse structure (e.g. a rotation-only clip): depth is unobservable
-        log.warning("prior: fewer than 10 SfM depth samples (rotation-only camera?): constant depth, confidence 0")
-        report["note"] = "no parallax: constant depth 1 with zero confidence"
-        return np.ones((T, H, W), np.float32), np.zeros((T, H, W), np.float32)
+        log.warning("prior: fewer than 10 SfM depth samples (rotation-only camera?): no geometric depth")
+        report["geometric"] = "no parallax: the poses give no depth"
+        return None
     near, far = depth_bounds(z, config.depth_margin)
     report["depth_range"] = [near, far]
     depth, conf, sources = geometric_prior(rgb, poses.T_world_camera, poses.K, near, far, config, device=device)
     report["frames_without_sources"] = [t for t, s in enumerate(sources) if not s]
     if masks is not None:
         conf[masks] = 0.0
+    return depth, conf, near, far, (f, uv, z)
+
+
+def _geometric(rgb, sweep, config, masks, report, device: str) -> tuple[np.ndarray, np.ndarray]:
+    """The plane sweep, filled edge-aware where unconfident; moving regions from where they stand."""
+    import torch
+
+    from .fill import fill_depth
+    from .movers import mover_depth
+
+    T, H, W = rgb.shape[:3]
+    if sweep is None:
+        report["note"] = ("no parallax: constant depth 1 with zero confidence (a learned prior gives such a "
+                          "clip depth: `vid3d models`)")
+        return np.ones((T, H, W), np.float32), np.zeros((T, H, W), np.float32)
+    depth, conf, near, far, (f, uv, z) = sweep
     trusted = conf >= config.min_confidence
     report["fraction_filled"] = float(1 - trusted.mean())
     dt = torch.from_numpy(depth).to(device)
@@ -116,6 +138,14 @@ def _geometric(rgb, poses, config, masks, report, device: str) -> tuple[np.ndarr
         out[t] = fill_depth(dt[t], wt[t], rgbt[t], sigma_color=config.fill_sigma_color,
                             iterations=config.fill_iterations).cpu().numpy()
     out = np.clip(out, near, far)
+    if masks is not None and config.movers_from_contact:
+        regions = []
+        for t in range(T):
+            if masks[t].any():
+                out[t], r = mover_depth(out[t], conf[t], masks[t], frame=t, min_confidence=config.min_confidence)
+                regions += r
+        report["movers"] = {"regions": len(regions), "from_contact": sum(r.how == "contact" for r in regions),
+                            "in_front": sum(r.how == "in_front" for r in regions)}
     # already in SfM units (the poses fix the scale); the fit is a check, reported not applied
     a = fit_scale(out[f, np.clip(uv[:, 1].astype(int), 0, H - 1), np.clip(uv[:, 0].astype(int), 0, W - 1)], z)
     report["alignment"] = {"kind": "check only (plane sweep is in SfM units)", "scale": a.scale,
@@ -123,3 +153,39 @@ def _geometric(rgb, poses, config, masks, report, device: str) -> tuple[np.ndarr
     log.info("prior: geometric, depth %.3g..%.3g, %.0f%% filled, scale check %.3f", near, far,
              100 * report["fraction_filled"], a.scale)
     return out, conf
+
+
+def _learned(name, rgb, poses, sweep, config, masks, flows, report, device: str) -> tuple[np.ndarray, np.ndarray]:
+    """A learned disparity aligned to the geometry (dense where confident), or through the flow on a
+    clip without parallax; combined with the plane sweep where it is confident (``config.hybrid``)."""
+    from .hybrid import align_through_flow, align_to_dense, combine
+
+    if name == "pydnet":
+        disp = learned.pydnet_disparity(rgb, device=device, weights=config.weights)
+    else:
+        fn = learned.depth_anything_disparity if name == "depth_anything" else learned.midas_disparity
+        disp = fn(rgb, device=device, allow_download=config.allow_download)
+    if sweep is not None:
+        depth_g, conf_g = sweep[0], sweep[1]
+        _, sparse_fits = align_disparity_to_sfm(disp, poses, masks=masks)
+        depth, fits, how = align_to_dense(disp, depth_g, conf_g, min_confidence=config.min_confidence,
+                                          moving=masks, fallback=sparse_fits)
+        report["alignment"] = {"kind": "scale+shift in disparity per frame, on confident plane-sweep pixels",
+                               "frames_dense": how.count("dense"), "frames_sparse": how.count("sparse")}
+        if config.hybrid:
+            depth, conf = combine(depth_g, conf_g, depth, min_confidence=config.min_confidence, moving=masks)
+            report["hybrid_geometric_fraction"] = float((conf_g >= config.min_confidence).mean())
+            return depth, conf
+    elif flows is not None:
+        depth, fits, counts = align_through_flow(disp, flows, moving=masks)
+        report["alignment"] = {"kind": "no parallax: frame 0 median depth 1, every frame aligned to the "
+                                       "previous ones through the optical flow (one scale for the clip)",
+                               "median_correspondences": float(np.median(counts[1:])) if len(counts) > 1 else 0.0}
+    else:
+        depth, fits = align_disparity_to_sfm(disp, poses, masks=masks)
+        report["alignment"] = {"kind": "scale+shift in disparity, per frame, at the sparse SfM points"}
+    report["alignment"]["median_residual"] = float(np.nanmedian([a.residual for a in fits]))
+    conf = np.full(depth.shape, 0.5, np.float32)
+    if masks is not None:
+        conf[masks] = 0.0
+    return depth, conf

@@ -2,18 +2,23 @@
 PyDNet v2 (its TFLite file, run by :mod:`.pydnet`).
 
 All three predict relative *disparity* (inverse depth up to scale and shift); :mod:`.align` maps it to
-the SfM scale. They are used only when their code and weights are already on this machine (or when
-``allow_download`` is set); :func:`depth_anything_status` / :func:`midas_status` / :func:`pydnet_status`
-say whether each is usable and why not.
+the SfM scale. They are used only when their code and weights are already on this machine, or when
+``allow_download`` is set (Depth Anything is then fetched into the user cache, MiDaS by torch.hub);
+:func:`depth_anything_status` / :func:`midas_status` / :func:`pydnet_status` say whether each is usable
+and why not.
 """
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
 
-from vid3d.runtime.weights import find_weights, missing_packages, weights_status
+from vid3d.runtime.weights import (INSTALL_HINTS, SOURCES, WeightsMissingError, find_weights, install_path,
+                                   missing_packages, weights_status)
+
+log = logging.getLogger("vid3d.prior")
 
 DEPTH_ANYTHING_REPO = "depth-anything/Depth-Anything-V2-Small-hf"
 MIDAS_REPO = "intel-isl/MiDaS"
@@ -27,13 +32,18 @@ def _midas_hub_dir() -> Path:
 
 
 def depth_anything_status(allow_download: bool = False) -> tuple[bool, str]:
-    """(usable, reason) for Depth Anything V2 Small via transformers (weights: ``vid3d.runtime.weights``)."""
+    """(usable, reason) for Depth Anything V2 Small via transformers (weights: ``vid3d.runtime.weights``;
+    with ``allow_download`` it is usable when missing, fetched into the user cache on first use)."""
     missing = missing_packages("depth_anything")
     if missing:
-        return False, f"the {', '.join(missing)} package is not installed (pip install {' '.join(missing)})"
-    if allow_download:
-        return True, f"{DEPTH_ANYTHING_REPO} (download allowed)"
-    return weights_status("depth_anything")
+        return False, f"the {', '.join(missing)} package is not installed ({INSTALL_HINTS['transformers']})"
+    try:
+        return True, str(find_weights("depth_anything"))
+    except WeightsMissingError:
+        if allow_download:
+            return True, f"{DEPTH_ANYTHING_REPO}, downloaded into {install_path('depth_anything')} on first use"
+        return False, ("Depth Anything V2 Small weights are not on this machine: vid3d models fetch depth_anything "
+                       "(or vid3d models import PATH, or vid3d optimize --download-models)")
 
 
 def midas_status(allow_download: bool = False) -> tuple[bool, str]:
@@ -56,14 +66,35 @@ def pydnet_status(weights: str | Path | None = None) -> tuple[bool, str]:
     return weights_status("pydnet", weights)
 
 
-def depth_anything_disparity(rgb: np.ndarray, *, device: str, allow_download: bool) -> np.ndarray:
-    """Relative disparity (T, H, W) float32 of frames (T, H, W, 3) uint8 with Depth Anything V2."""
+def depth_anything_weights(*, allow_download: bool) -> Path:
+    """The folder of Depth Anything V2 Small (``from_pretrained`` layout) found by
+    :func:`~vid3d.runtime.weights.find_weights`; when missing and ``allow_download``, first downloaded into
+    the user cache by :func:`vid3d.runtime.download.fetch_model` (the same code as ``vid3d models fetch``)."""
+    try:
+        return find_weights("depth_anything")
+    except WeightsMissingError:
+        if not allow_download:
+            raise
+    from vid3d.runtime.download import fetch_model
+
+    log.info("prior: downloading Depth Anything V2 Small (%s) into %s", SOURCES["depth_anything"].licence,
+             install_path("depth_anything"))
+    return fetch_model("depth_anything")
+
+
+def depth_anything_disparity(rgb: np.ndarray, *, device: str, allow_download: bool,
+                             weights: str | Path | None = None) -> np.ndarray:
+    """Relative disparity (T, H, W) float32 >= 0 of frames (T, H, W, 3) uint8 with Depth Anything V2.
+
+    ``weights``: a ``from_pretrained`` folder; None: :func:`depth_anything_weights` (local only: the model is
+    never read from a hub here, only from the folder found or fetched into the cache).
+    """
     import torch
     from transformers import AutoImageProcessor, AutoModelForDepthEstimation
 
-    source = DEPTH_ANYTHING_REPO if allow_download else str(find_weights("depth_anything"))
-    proc = AutoImageProcessor.from_pretrained(source, local_files_only=not allow_download)
-    model = AutoModelForDepthEstimation.from_pretrained(source, local_files_only=not allow_download)
+    folder = str(weights if weights is not None else depth_anything_weights(allow_download=allow_download))
+    proc = AutoImageProcessor.from_pretrained(folder, local_files_only=True)
+    model = AutoModelForDepthEstimation.from_pretrained(folder, local_files_only=True)
     model = model.to(device).eval()
     T, H, W = rgb.shape[:3]
     out = np.empty((T, H, W), np.float32)

@@ -102,6 +102,9 @@ def optimize(
     prior: str = typer.Option(_BASE.prior.backend, "--prior", help=f"Depth prior: {', '.join(PRIOR_CHOICES)}."),
     prior_weights: Optional[Path] = typer.Option(None, "--prior-weights",
                                                  help="Weights of the learned prior (pydnet: a PyDNet v2 .tflite)."),
+    download_models: bool = typer.Option(False, "--download-models",
+                                         help="Download a learned model missing from the cache on first use "
+                                              "(Depth Anything V2 Small; see vid3d models)."),
     force: bool = typer.Option(False, "--force", help="Recompute every stage (ignore the work-folder cache)."),
     resume: bool = typer.Option(True, "--resume/--no-resume",
                                 help="Reuse finished stages and the training checkpoint from the work folder."),
@@ -133,7 +136,8 @@ def optimize(
         frames_changes["max_side"] = max_side
     changes = dict(stages=stages, device=device, frames=config.frames.replace(**frames_changes),
                    prior=config.prior.replace(backend=prior.replace("-", "_"),
-                                              weights=str(prior_weights) if prior_weights is not None else None),
+                                              weights=str(prior_weights) if prior_weights is not None else None,
+                                              allow_download=download_models),
                    masks=config.masks.replace(user_masks=str(masks) if masks is not None else None))
     parsed = parse_gaps(gaps)
     if parsed is not None:

@@ -11,6 +11,10 @@ Search order for a model (first hit wins):
 
 Nothing here downloads. A missing model raises :class:`WeightsMissingError` naming every place
 that was looked in; :func:`weights_status` gives ``(usable, reason)`` for listings.
+
+:data:`SOURCES` says where each model comes from (download addresses, checksums, licence, or why it is
+import-only) and :func:`install_path` where ``vid3d models fetch`` / ``import`` put it; downloading itself
+is :mod:`vid3d.runtime.download`, importing and listing :mod:`vid3d.runtime.registry`.
 """
 
 from __future__ import annotations
@@ -157,3 +161,113 @@ def weights_status(name: str, explicit: str | os.PathLike | None = None) -> tupl
         return True, str(find_weights(name, explicit))
     except WeightsMissingError as exc:
         return False, str(exc)
+
+
+# --- where each model comes from (read by vid3d.runtime.download and vid3d.runtime.registry) ---------------
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    """One file of a model at its origin host.
+
+    Attributes:
+        url: its ``https://`` address at the origin; a mirror (``$VID3D_MODELS_URL``) serves the same path.
+        sha256: its SHA-256 in hex when known (checked after download), else None.
+        size: its size in bytes when known (checked after download), else None.
+    """
+
+    url: str
+    sha256: str | None = None
+    size: int | None = None
+
+    @property
+    def name(self) -> str:
+        """The file name it is saved under (the last part of the URL)."""
+        return self.url.rsplit("/", 1)[-1]
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Where a model's weights come from and under which terms.
+
+    Attributes:
+        licence: the weights' licence, as users should read it.
+        files: what ``vid3d models fetch`` downloads; empty: vid3d does not download it.
+        not_fetchable: why it is not downloaded (empty when ``files`` is given).
+        canonical: the name it is stored under in the user cache (a folder for ``is_dir`` models), chosen
+            so that :func:`find_weights` finds it there.
+    """
+
+    licence: str
+    canonical: str
+    files: tuple[RemoteFile, ...] = ()
+    not_fetchable: str = ""
+
+
+_HF_DEPTH_ANYTHING = "https://huggingface.co/depth-anything/Depth-Anything-V2-Small-hf/resolve/main/"
+
+SOURCES: dict[str, ModelSource] = {
+    "raft": ModelSource(
+        "BSD-3-Clause (torchvision)", "raft_large_C_T_SKHT_V2-ff5fadd5.pth",
+        (RemoteFile("https://download.pytorch.org/models/raft_large_C_T_SKHT_V2-ff5fadd5.pth",
+                    "ff5fadd56d26b40647388883af1547351ea17868b765c05b27231e72dd16a322"),)),
+    "maskrcnn": ModelSource(
+        "BSD-3-Clause (torchvision; trained on COCO)", "maskrcnn_resnet50_fpn_v2_coco-73cbd019.pth",
+        (RemoteFile("https://download.pytorch.org/models/maskrcnn_resnet50_fpn_v2_coco-73cbd019.pth",
+                    "73cbd0190fcbe3ba339921fbce2c3a0b6bb9126c9a133c85e43a2a8e060a109e", 185828065),)),
+    "depth_anything": ModelSource(
+        "Apache-2.0 (the Small model only; Base and Large are non-commercial)", "depth_anything_v2_small",
+        (RemoteFile(_HF_DEPTH_ANYTHING + "config.json"),
+         RemoteFile(_HF_DEPTH_ANYTHING + "preprocessor_config.json"),
+         RemoteFile(_HF_DEPTH_ANYTHING + "model.safetensors",
+                    "3152477ce0d8d6978d76b995120de97cb5b928701fd0f817769f59e249a16b70", 99173660))),
+    "midas": ModelSource(
+        "MIT (isl-org/MiDaS)", "dpt_hybrid_384.pt",
+        not_fetchable="MiDaS runs through torch.hub, which fetches its code and weights itself: run "
+                      "vid3d optimize --prior midas --download-models once online"),
+    "pydnet": ModelSource(
+        "research use only (PyDNet v2 authors)", "pydnet_v2.tflite",
+        not_fetchable="its weights are for research use only, so vid3d does not download them: get the "
+                      ".tflite from the PyDNet authors and run vid3d models import PATH"),
+}
+
+INSTALL_HINTS: dict[str, str] = {
+    "transformers": "pip install 'vid3d[learned]'",
+    "torchvision": "pip install torchvision==0.28.0 from the index your torch 2.13.0 came from "
+                   "(a plain pip install torchvision replaces torch)",
+    "timm": "pip install timm (it needs torchvision: install that first, see raft)",
+}
+
+
+def user_cache_dir() -> Path:
+    """The user cache folder of models (``$XDG_CACHE_HOME/vid3d/models``): where fetch and import write."""
+    return model_dirs()[-1]
+
+
+def install_path(name: str) -> Path:
+    """Where ``vid3d models fetch`` / ``import`` put model ``name`` so that :func:`find_weights` finds it:
+    ``<user cache>/<canonical>/`` for folder models, ``<user cache>/<name>/<canonical>`` for files."""
+    if name not in MODELS:
+        raise InputError(f"unknown model {name!r}; known: {', '.join(MODELS)}")
+    canonical = SOURCES[name].canonical
+    return user_cache_dir() / canonical if MODELS[name].is_dir else user_cache_dir() / name / canonical
+
+
+def detect_model(path: str | os.PathLike) -> str | None:
+    """The model a local file or folder holds, by its name (the specs' patterns) or, for a folder, by the
+    ``model_type`` in its ``config.json`` (a ``from_pretrained`` folder); None when it is none of them."""
+    import fnmatch
+    import json
+
+    path = Path(path)
+    for spec in MODELS.values():
+        if path.is_dir() == spec.is_dir and any(fnmatch.fnmatch(path.name, p) for p in spec.patterns):
+            return spec.name
+    if path.is_dir() and (path / "config.json").is_file():
+        try:
+            model_type = json.loads((path / "config.json").read_text()).get("model_type")
+        except (OSError, ValueError, AttributeError):
+            return None
+        if model_type == "depth_anything":
+            return "depth_anything"
+    return None

@@ -52,6 +52,8 @@ class SfmConfig:
         pan_max_translation: a reconstruction whose camera centres span less than this fraction of
             the median scene depth is a pan (tripod): its translation is noise, and the clip gets the
             rotation-only solution. The mapper always runs first; the report says which test decided.
+        pan_max_rotation_travel: when every frame pair's homography is a rotation (none has parallax),
+            a reconstruction travelling less than this fraction of the median scene depth is a pan too.
         normalize_scale: rescale the world so that the median depth of the sparse points is 1.
         num_threads: CPU threads for extraction, matching and mapping.
         seed: random seed of COLMAP's RANSAC and mapper.
@@ -73,6 +75,7 @@ class SfmConfig:
     fill_rotation_only: bool = True
     min_registered_fraction: float = 0.3
     pan_max_translation: float = 0.02
+    pan_max_rotation_travel: float = 0.1
     normalize_scale: bool = True
     num_threads: int = 2
     seed: int = 0

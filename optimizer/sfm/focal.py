@@ -24,6 +24,7 @@ import numpy as np
 from vid3d.optimizer.robust import robust_fit
 
 ROTATION_RESIDUAL_MAX = 0.01  # (s1 - s3) / (s1 + s3) of K^-1 H K; ~0.001-0.005 for a real rotation
+ROTATION_PX = 3.0  # ... or up to this many pixels of deviation (~ residual x focal): keypoint noise on small images
 MIN_PAIRS = 3
 
 
@@ -171,7 +172,8 @@ def estimate_focal(geoms: PairGeometries, height: int, width: int) -> FocalEstim
     if len(geoms.Hs) < MIN_PAIRS:
         return FocalEstimate(float("nan"), 0, 0.0, "none", 0, len(geoms.Hs))
     f, _ = _sweep(lambda fs: rotation_cost(geoms.Hs, geoms.H_weights, fs, cx, cy), side)
-    is_rot = rotation_residuals(geoms.Hs, f, cx, cy) < ROTATION_RESIDUAL_MAX
+    tol = max(ROTATION_RESIDUAL_MAX, ROTATION_PX / f)
+    is_rot = rotation_residuals(geoms.Hs, f, cx, cy) < tol
     n_rot = int(is_rot.sum())
     if n_rot < MIN_PAIRS or n_rot < 0.5 * len(geoms.Hs):
         return FocalEstimate(float("nan"), 0, 0.0, "none", n_rot, len(geoms.Hs) - n_rot)

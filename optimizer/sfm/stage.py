@@ -85,18 +85,29 @@ def translation_over_depth(poses: dict[int, np.ndarray], points: np.ndarray, obs
     return extent / float(np.median(z)) if len(z) else float("nan")
 
 
-def _pan_reason(registered: int, num_frames: int, travel: float, config: SfmConfig) -> str:
+def _pan_reason(registered: int, num_frames: int, travel: float, fe, config: SfmConfig) -> str:
     """Why the clip is treated as a pan (rotation-only camera), or "" when it is not.
 
-    A pan is a conclusion of the reconstruction, never a shortcut: either SfM (mapper + PnP) could
-    not register enough of the clip, or it did and the camera travelled a negligible distance
-    against the scene's depth (a tripod pan, where any recovered translation is noise)."""
+    A pan is a conclusion, never a shortcut: the mapper always runs first. It is one when SfM (mapper
+    + PnP) could not register enough of the clip; or when it did, and the camera travelled a negligible
+    distance against the scene's depth (a tripod pan, where any recovered translation is noise); or
+    when the recovered travel is small and every frame pair is explained by a rotation (K^-1 H K a
+    rotation at the fitted focal, no pair with parallax): then the mapper's small translation is made
+    up from noise, which a camera that translates in front of one plane never shows (its homographies
+    are not rotations)."""
     if registered < max(2, config.min_registered_fraction * num_frames):
         return (f"reconstruction failed: {registered}/{num_frames} frames registered "
                 f"(< {config.min_registered_fraction:.0%})")
     if np.isfinite(travel) and travel < config.pan_max_translation:
         return (f"negligible translation: camera travel {travel:.3g} x median scene depth "
                 f"(< {config.pan_max_translation})")
+    rotations = fe.source == "rotation" and fe.planar_pairs <= 0.1 * max(fe.rotation_pairs, 1)
+    if rotations and (not np.isfinite(travel) or travel < config.pan_max_rotation_travel):
+        moved = (f"the reconstruction's travel {travel:.3g} x median scene depth is small "
+                 f"(< {config.pan_max_rotation_travel})" if np.isfinite(travel)
+                 else "the reconstruction measured no travel")
+        return (f"every frame pair is a rotation ({fe.rotation_pairs} homography pairs with K^-1 H K a rotation, "
+                f"none with parallax) and {moved}")
     return ""
 
 
@@ -233,7 +244,7 @@ def run(rgb: np.ndarray, masks: np.ndarray | None, config: SfmConfig, workdir: P
 
     travel = translation_over_depth(poses, points, obs) if model is not None else float("nan")
     report["translation_over_depth"] = travel
-    pan_reason = _pan_reason(int(registered.sum()), T, travel, config)
+    pan_reason = _pan_reason(int(registered.sum()), T, travel, fe, config)
     report["motion_model"] = "pan" if pan_reason else "translating"
     report["motion_model_decided_by"] = pan_reason or (
         f"reconstruction: {int(registered.sum())}/{T} frames registered, camera travel {travel:.3g} x median "

@@ -75,7 +75,10 @@ def run(rgb: np.ndarray, poses, config: PriorConfig, *, masks: np.ndarray | None
     _check(rgb, poses, masks)
     status = available_backends(config)
     name, why = _pick(config, status)
-    log.info("prior: %s (%s)", name, why)
+    if config.backend == "auto" and name == "geometric":
+        log.warning("prior: %s", why)  # one line: how to get a learned model, and the fallback
+    else:
+        log.info("prior: %s (%s)", name, why)
     report: dict = {"backend": name, "chosen_because": why,
                     "backends": {k: {"usable": v[0], "reason": v[1]} for k, v in status.items()}}
     masks_b = None if masks is None else np.asarray(masks, bool)

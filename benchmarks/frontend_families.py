@@ -98,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--families", default=",".join(DEFAULT_FAMILIES), help="comma-separated presets")
     ap.add_argument("--tiny", action="store_true", help="the tiny_ presets (seconds each; what the tests run)")
+    ap.add_argument("--size", default=None, help="HxW override of the presets' image size, e.g. 96x128")
+    ap.add_argument("--frames", type=int, default=None, help="override of the presets' frame count")
     ap.add_argument("--quality", default="standard", choices=("draft", "standard", "best"))
     ap.add_argument("--no-peer", action="store_true")
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/vid3d_bench_families"))
@@ -105,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.ERROR)
     from vid3d.optimizer.config import OptimizeConfig
     from vid3d.optimizer.pipeline import run_optimize
-    from vid3d.synthetic import make_clip
+    from vid3d.synthetic import SceneConfig, make_clip
 
     args.workdir.mkdir(parents=True, exist_ok=True)
     config = OptimizeConfig.preset(args.quality).replace(stages="frontend")
@@ -113,7 +115,13 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for fam in args.families.split(","):
         preset = f"tiny_{fam}" if args.tiny else fam
-        clip = make_clip(preset)
+        scene = SceneConfig.preset(preset)
+        if args.size:
+            h, w = (int(v) for v in args.size.lower().split("x"))
+            scene = scene.replace(height=h, width=w)
+        if args.frames:
+            scene = scene.replace(num_frames=args.frames)
+        clip = make_clip(scene)
         video = clip.write_video(args.workdir / f"{preset}.mp4")
         out = args.workdir / f"{preset}.vid3d.h5"
         t0 = time.perf_counter()

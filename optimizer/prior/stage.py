@@ -85,10 +85,17 @@ def run(rgb: np.ndarray, poses, config: PriorConfig, *, masks: np.ndarray | None
     dev = device_name(device)
     t0 = time.perf_counter()
     sweep = _plane_sweep(rgb, poses, config, masks_b, report, dev)
-    if name == "geometric":
-        depth, conf = _geometric(rgb, sweep, config, masks_b, report, dev)
-    else:
-        depth, conf = _learned(name, rgb, poses, sweep, config, masks_b, flows, report, dev)
+    learned_depth = None
+    if name != "geometric":
+        try:
+            learned_depth = _learned(name, rgb, poses, sweep, config, masks_b, flows, report, dev)
+        except InputError as e:  # e.g. --download-models offline: auto falls back, an explicit choice fails
+            if config.backend != "auto":
+                raise
+            log.warning("prior: %s could not be used (%s); falling back to the plane sweep", name, e)
+            report["fallback"] = f"{name} could not be used: {e}"
+            name = report["backend"] = "geometric"
+    depth, conf = learned_depth or _geometric(rgb, sweep, config, masks_b, report, dev)
     report["seconds"] = round(time.perf_counter() - t0, 2)
     report["seconds_per_frame"] = round(report["seconds"] / rgb.shape[0], 3)
     report["constant_frames"] = [t for t in range(len(depth)) if float(np.ptp(depth[t])) == 0.0]

@@ -111,6 +111,11 @@ def _pan_reason(registered: int, num_frames: int, travel: float, fe, config: Sfm
     return ""
 
 
+def _plausible_focal(focal: float, width: int) -> bool:
+    """A focal of an ordinary camera: horizontal field of view between ~20 and ~120 degrees."""
+    return 0.29 * width <= focal <= 2.75 * width
+
+
 def _focal_source(pan_reason: str, fe, refined: bool, init_name: str, default_focal: float, side: int) -> str:
     """One line saying where the focal comes from, starting with ``assumed`` when it was not observed."""
     if pan_reason:
@@ -177,8 +182,14 @@ def run(rgb: np.ndarray, masks: np.ndarray | None, config: SfmConfig, workdir: P
     colmap.set_initial_focal(database, init_focal)
     model, info = _map(database, image_dir, workdir / "sparse", config)
     focal_refined = config.refine_focal
-    if model is not None and not 0.5 < model.K[0, 0] / init_focal < 2.0:
-        # bundle adjustment ran away with the focal (weak parallax): map again with it fixed
+    moved = model is not None and not 0.5 < model.K[0, 0] / init_focal < 2.0
+    if moved and _plausible_focal(model.K[0, 0], W):
+        # a self-calibration off by > 2x (weak or noisy two-view geometry) that bundle adjustment,
+        # with every view at once, corrected to an ordinary field of view: keep the mapper's
+        report["focal_moved"] = {"from": init_focal, "to": float(model.K[0, 0])}
+    elif moved:
+        # bundle adjustment ran away with the focal (it is not observable, e.g. pure translation):
+        # map again with it fixed
         log.warning("sfm: mapper moved the focal from %.1f to %.1f; re-mapping with the focal fixed",
                     init_focal, model.K[0, 0])
         report["focal_runaway"] = float(model.K[0, 0])
@@ -188,7 +199,8 @@ def run(rgb: np.ndarray, masks: np.ndarray | None, config: SfmConfig, workdir: P
     if config.try_both_focal_inits and use_self:
         colmap.set_initial_focal(database, default_focal)
         model2, info2 = _map(database, image_dir, workdir / "sparse_default_focal", config)
-        if model2 is not None and not 0.5 < model2.K[0, 0] / default_focal < 2.0:
+        if model2 is not None and not (0.5 < model2.K[0, 0] / default_focal < 2.0
+                                       or _plausible_focal(model2.K[0, 0], W)):
             model2 = None
         candidates.append(("default", default_focal, model2, info2))
     timings["mapping"] = time.perf_counter() - t0

@@ -7,12 +7,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vid3d.formats.bundle import Bundle, DatasetInfo, validate_bundle
+from vid3d.formats.bundle import IMAGE_FIELDS, Bundle, DatasetInfo, validate_bundle
 
 
 @dataclass(frozen=True)
 class BundleSummary:
-    """What ``vid3d info`` prints. ``compression_ratio`` = raw size (floats as float32) / file size."""
+    """What ``vid3d info`` prints. ``compression_ratio`` = raw size (floats as float32) / file size;
+    ``precision``: per image dataset, its encoding and the error bound it states (``Bundle.encoding``)."""
 
     path: str
     num_frames: int
@@ -31,6 +32,7 @@ class BundleSummary:
     compression_ratio: float
     meta: list[str]
     problems: list[str] = field(default_factory=list)
+    precision: dict[str, dict[str, Any]] = field(default_factory=dict)  # image dataset path -> stated bound
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -49,12 +51,17 @@ def summarize(bundle: Bundle, *, deep: bool = False) -> BundleSummary:
     if stages is not None:
         provenance["stages"] = stages
     duration = float(bundle.timestamps_s[-1] - bundle.timestamps_s[0]) + 1.0 / bundle.fps
+    precision = {}
+    for name in bundle.fields:
+        enc = bundle.encoding(name)
+        precision[IMAGE_FIELDS[name].path] = {"encoding": enc.name, **enc.bound, "text": enc.describe()}
     return BundleSummary(
         path=str(bundle.path), num_frames=bundle.num_frames, height=bundle.height, width=bundle.width,
         fps=bundle.fps, duration_s=duration, units=str(a.get("units")), metric_scale=bool(a.get("metric_scale")),
         conventions=conventions, provenance=provenance, fields=list(bundle.fields), datasets=datasets,
         file_bytes=file_bytes, raw_bytes=raw, compression_ratio=raw / max(file_bytes, 1),
         meta=bundle.meta_names(), problems=validate_bundle(bundle.path, deep=True) if deep else [],
+        precision=precision,
     )
 
 
@@ -79,13 +86,17 @@ def format_summary(s: BundleSummary) -> str:
         f"content     {', '.join(s.fields)}",
         f"size        {_size(s.file_bytes)} on disk, {_size(s.raw_bytes)} raw (float32/uint8): "
         f"compression {s.compression_ratio:.2f}x",
-        "",
-        f"{'dataset':<26}{'dtype':<9}{'shape':<22}{'stored':>11}{'raw':>11}{'ratio':>8}  codec",
     ]
+    if s.precision:
+        width = max(len(p) for p in s.precision) + 2
+        lines.append("precision   " + f"\n{'':12}".join(f"{p:<{width}}{b['text']}" for p, b in s.precision.items()))
+    pw = max([26, *(len(d.path) + 2 for d in s.datasets)])
+    lines += ["", f"{'dataset':<{pw}}{'dtype':<9}{'shape':<22}{'stored':>11}{'raw':>11}{'ratio':>8}  codec"]
     for d in sorted(s.datasets, key=lambda d: d.path):
         ratio = d.raw_bytes / d.stored_bytes if d.stored_bytes else float("nan")
-        lines.append(f"{d.path:<26}{d.dtype:<9}{str(d.shape):<22}{_size(d.stored_bytes):>11}"
-                     f"{_size(d.raw_bytes):>11}{ratio:>8.2f}  {d.compression}")
+        codec = d.compression + (f", {d.encoding}" if d.encoding != "plain" else "")
+        lines.append(f"{d.path:<{pw}}{d.dtype:<9}{str(d.shape):<22}{_size(d.stored_bytes):>11}"
+                     f"{_size(d.raw_bytes):>11}{ratio:>8.2f}  {codec}")
     if s.meta:
         lines += ["", "meta        " + ", ".join(s.meta)]
     if s.problems:

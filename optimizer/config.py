@@ -48,6 +48,8 @@ class OptimizeConfig:
             limited to the flow gaps by :meth:`train_gaps`).
         device: ``auto``, ``cpu`` or ``cuda`` for every torch stage.
         codec: bundle compression (``gzip`` by default).
+        compact: write the bundle for sharing (storage ``compact``: JPEG colour, coarser depth and
+            scene-flow steps; see :data:`vid3d.formats.bundle.STORAGE_PRESETS`); no stage depends on it.
     """
 
     label: str = DEFAULT_PRESET
@@ -60,6 +62,7 @@ class OptimizeConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     device: str = "auto"
     codec: str = "gzip"
+    compact: bool = False
 
     def __post_init__(self) -> None:
         if self.stages not in STAGES:

@@ -20,14 +20,19 @@ def write_result_bundle(output: Path, frames: Frames, poses: PoseResult, masks: 
                         trained: TrainResult | None, *,
                         config: OptimizeConfig, timings: dict, decisions: dict) -> Path:
     """Write the bundle atomically: rgb, cameras, time, dynamic mask, prior (and the trained depth,
-    confidence and scene flow when training ran). No /depth/z without training."""
+    confidence and scene flow when training ran). No /depth/z without training.
+
+    Storage ``default`` (depth to half float16's bound, lossless colour) or, with ``config.compact``,
+    ``compact``. The writer keeps scene flow on the moving pixels (the dynamic mask) only: on static
+    ones it is 0 by definition, and the trained field's small output there is not stored."""
     fields = ["dynamic_mask", "prior"]
     if trained is not None:
         fields += ["depth", "confidence", "scene_flow"]
     H, W = frames.size
     prior_depth = np.where(np.isfinite(prior.depth) & (prior.depth > 0), prior.depth, 0.0).astype(np.float32)
     with BundleWriter(output, height=H, width=W, fps=frames.fps, source=str(frames.source), units="arbitrary",
-                      metric_scale=False, fields=tuple(fields), codec=config.codec) as writer:
+                      metric_scale=False, fields=tuple(fields), codec=config.codec,
+                      storage="compact" if config.compact else "default") as writer:
         for t in range(frames.num_frames):
             images = {"dynamic_mask": masks.masks[t], "prior": prior_depth[t]}
             if trained is not None:

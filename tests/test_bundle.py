@@ -1,4 +1,6 @@
-"""Bundle v1: round trips, streaming writes, atomicity, validation of broken and foreign files."""
+"""Bundle v1: round trips, streaming writes, atomicity, validation of broken and foreign files.
+
+How images are stored (format 1.1 recipes, their bounds, re-packing) is tested in test_bundle_storage.py."""
 
 import os
 
@@ -17,18 +19,23 @@ def write(path, arrays, **kw):
     return write_bundle(path, fps=15.0, source="test", **arrays, **kw)
 
 
-def test_round_trip_every_dataset(tmp_path):
+@pytest.mark.parametrize("storage", ["default", "float16"])
+def test_round_trip_every_dataset(tmp_path, storage):
     arrays = random_capture()
-    path = write(tmp_path / "c.vid3d.h5", arrays, meta={"config": {"gaps": [1, 2], "lr": 1e-3}})
+    path = write(tmp_path / "c.vid3d.h5", arrays, meta={"config": {"gaps": [1, 2], "lr": 1e-3}}, storage=storage)
     with open_bundle(path) as b:
         assert (b.num_frames, b.height, b.width, b.fps) == (4, 12, 16, 15.0)
         assert set(b.fields) == {"rgb", "depth", "confidence", "prior", "dynamic_mask", "scene_flow"}
+        assert b.attrs["format_version"] == ("1.1.0" if storage == "default" else "1.0.0")
         np.testing.assert_array_equal(b.read("rgb"), arrays["rgb"])  # bit-exact
         np.testing.assert_array_equal(b.read("dynamic_mask"), arrays["dynamic_mask"])
-        for name in ("depth", "prior"):  # float16: 2^-11 relative
+        for name in ("depth", "prior"):  # float16 and the default log step alike: 2^-11 relative
             np.testing.assert_allclose(b.read(name), arrays[name], rtol=2**-11, atol=0)
         assert (b.read("depth")[:, 0, 0] == 0).all()
-        np.testing.assert_allclose(b.read("scene_flow"), arrays["scene_flow"], rtol=2**-11, atol=1e-7)
+        moving = np.where(arrays["dynamic_mask"][..., None], arrays["scene_flow"], 0)  # static pixels: 0
+        bound = b.encoding("scene_flow").bound
+        sf_tol = 2**-11 * np.abs(moving) + 2**-25 if storage == "float16" else bound["max_error"]
+        assert (np.abs(b.read("scene_flow") - moving) <= sf_tol).all()
         np.testing.assert_allclose(b.read("confidence"), arrays["confidence"], atol=0.5 / 255 + 1e-7)
         np.testing.assert_allclose(b.T_world_camera, arrays["T_world_camera"], atol=1e-6)
         np.testing.assert_allclose(b.K, np.broadcast_to(arrays["K"], (4, 3, 3)), rtol=1e-7)
@@ -93,8 +100,11 @@ def test_one_frame_per_chunk_and_default_gzip(tmp_path):
     path = write(tmp_path / "c.vid3d.h5", random_capture())
     with h5py.File(path) as f:
         assert f["/depth/z"].chunks == (1, 12, 16)
-        assert f["/image/rgb"].chunks == (1, 12, 16, 3)
+        assert f["/image/rgb"].chunks == (1, 3, 12, 16)  # planar, lossless (format 1.1)
         assert f["/depth/z"].compression == "gzip" and f["/depth/z"].shuffle
+    path = write(tmp_path / "f16.vid3d.h5", random_capture(), storage="float16")
+    with h5py.File(path) as f:
+        assert f["/image/rgb"].chunks == (1, 12, 16, 3) and f["/depth/z"].dtype == np.float16
 
 
 @pytest.mark.parametrize("codec", CODECS)
@@ -147,8 +157,9 @@ def test_failed_write_leaves_existing_file_untouched(tmp_path):
 )
 def test_writer_rejects_bad_input(tmp_path, change, match):
     arrays = {**random_capture(), **change}
+    storage = "float16" if match == "float16" else "default"  # 1e6 is in the range of the default log codes
     with pytest.raises((InputError, ShapeError), match=match):
-        write(tmp_path / "bad.vid3d.h5", arrays)
+        write(tmp_path / "bad.vid3d.h5", arrays, storage=storage)
     assert not any(p.name.startswith("bad") for p in tmp_path.iterdir())
 
 
@@ -182,7 +193,7 @@ def test_validation_says_what_is_wrong(tmp_path, fn, match):
 
 
 def test_deep_validation_finds_nan_in_a_frame(tmp_path):
-    path = write(tmp_path / "c.vid3d.h5", random_capture())
+    path = write(tmp_path / "c.vid3d.h5", random_capture(), storage="float16")  # quantised codes hold no NaN
     corrupt(path, lambda f: f["/depth/z"].__setitem__((3, 1, 1), np.float16("nan")))
     assert validate_bundle(path) == []  # the quick check reads no image
     assert any("NaN" in p and "frame 3" in p for p in validate_bundle(path, deep=True))

@@ -8,14 +8,15 @@ from vid3d.formats.bundle.schema import CODECS
 from vid3d.formats.errors import InputError
 
 
-def compression_kwargs(codec: str) -> dict[str, Any]:
-    """Keyword arguments for ``h5py.Group.create_dataset`` that apply ``codec``."""
+def compression_kwargs(codec: str, *, gzip_level: int = 4) -> dict[str, Any]:
+    """Keyword arguments for ``h5py.Group.create_dataset`` that apply ``codec`` (``gzip_level`` 1-9:
+    deflate's effort; reading is as fast at any level)."""
     if codec not in CODECS:
         raise InputError(f"unknown codec {codec!r}; expected one of {', '.join(CODECS)}")
     if codec == "none":
         return {}
     if codec == "gzip":
-        return {"compression": "gzip", "compression_opts": 4, "shuffle": True}
+        return {"compression": "gzip", "compression_opts": int(gzip_level), "shuffle": True}
     if codec == "lzf":
         return {"compression": "lzf", "shuffle": True}
     hdf5plugin = load_hdf5plugin()

@@ -13,6 +13,7 @@ import h5py
 import numpy as np
 
 from vid3d.formats.bundle.codecs import load_hdf5plugin
+from vid3d.formats.bundle.encoding import OFFSETS_PATH, SUPPORT_MASK, Encoding, RgbJpeg, encoding_for_reading
 from vid3d.formats.bundle.schema import FRAME_SCALAR_FIELDS, IMAGE_FIELDS
 from vid3d.formats.bundle.validate import validate_bundle
 from vid3d.formats.errors import BundleFormatError, InputError
@@ -47,7 +48,10 @@ class Frame:
 
 @dataclass(frozen=True)
 class DatasetInfo:
-    """Storage figures of one dataset: ``raw_bytes`` as float32 (floats) or native (integers)."""
+    """Storage figures of one dataset: ``raw_bytes`` as float32 (floats) or native (integers); for an
+    image dataset, those of the decoded frames (depth float32, confidence uint8, rgb uint8...).
+    ``encoding`` is its ``vid3d_encoding`` (``plain``: stored as format 1.0 did) and ``bound`` the
+    error bound it guarantees, in words (empty for non-image datasets)."""
 
     path: str
     dtype: str
@@ -55,16 +59,8 @@ class DatasetInfo:
     stored_bytes: int
     raw_bytes: int
     compression: str
-
-
-def _decode(name: str, arr: np.ndarray) -> np.ndarray:
-    if name == "dynamic_mask":
-        return arr > 0
-    if name == "confidence":
-        return arr.astype(np.float32) / 255.0
-    if name == "rgb":
-        return arr
-    return arr.astype(np.float32)
+    encoding: str = "plain"
+    bound: str = ""
 
 
 class Bundle:
@@ -75,6 +71,8 @@ class Bundle:
         load_hdf5plugin()
         self._file = h5py.File(self.path, "r")
         self._present: dict[str, bool] = {}
+        self._encodings: dict[str, Encoding] = {}
+        self._offsets: np.ndarray | None = None  # of the packed scene flow, loaded on first use
         self.attrs: dict[str, Any] = {k: _plain(v) for k, v in self._file.attrs.items()}
         self.num_frames = int(self.attrs["num_frames"])
         self.height = int(self.attrs["height"])
@@ -107,6 +105,35 @@ class Bundle:
             raise InputError(f"frame {t} out of range: the bundle has {self.num_frames} frames")
         return t % self.num_frames
 
+    def encoding(self, name: str) -> Encoding:
+        """How the image dataset ``name`` is stored: its recipe, with ``bound`` (the stated error bound,
+        ``{"kind": "exact" | "relative" | "absolute" | "lossy", "max_error": ...}``) and ``describe()``."""
+        if not self.has(name):
+            raise InputError(f"{self.path.name} has no {IMAGE_FIELDS[name].path} dataset")
+        if name not in self._encodings:
+            spec = IMAGE_FIELDS[name]
+            self._encodings[name] = encoding_for_reading(name, self._file[spec.path].attrs, spec.path)
+        return self._encodings[name]
+
+    def _decode(self, name: str, stored: np.ndarray) -> np.ndarray:
+        return self.encoding(name).decode(stored)
+
+    def _read_frame(self, name: str, t: int, mask: np.ndarray | None = None) -> np.ndarray:
+        """Frame ``t`` of field ``name``, decoded: one chunk read (the packed scene flow: its columns
+        and the frame's dynamic mask, unless ``mask``, that mask decoded, is given)."""
+        enc = self.encoding(name)
+        ds = self._file[IMAGE_FIELDS[name].path]
+        if not enc.packed:
+            return enc.decode(ds[t])
+        if self._offsets is None:
+            self._offsets = self._file[OFFSETS_PATH][()]
+        a, b = int(self._offsets[t]), int(self._offsets[t + 1])
+        support = None
+        if enc.support == SUPPORT_MASK:
+            support = mask if mask is not None else self._file[IMAGE_FIELDS["dynamic_mask"].path][t] > 0
+        return enc.decode_packed(ds[:, a:b] if b > a else np.zeros((3, 0), np.uint16), support,
+                                 (self.height, self.width))
+
     def frame(self, t: int, fields: Iterable[str] | None = None) -> Frame:
         """Read frame ``t``: one chunk of each image dataset named in ``fields`` (``"rgb"``,
         ``"depth"``, ``"confidence"``, ``"prior"``, ``"dynamic_mask"``, ``"scene_flow"``).
@@ -117,8 +144,10 @@ class Bundle:
         """
         t = self._check_index(t)
         wanted = IMAGE_FIELDS.keys() if fields is None else self._field_names(fields)
-        images = {name: (_decode(name, self._file[spec.path][t]) if name in wanted and self.has(name) else None)
-                  for name, spec in IMAGE_FIELDS.items()}
+        images: dict[str, np.ndarray | None] = {}
+        for name in IMAGE_FIELDS:  # the mask before the scene flow, which is stored on its pixels
+            wanted_here = name in wanted and self.has(name)
+            images[name] = self._read_frame(name, t, images.get("dynamic_mask")) if wanted_here else None
         return Frame(index=t, K=self.K[t], T_world_camera=self.T_world_camera[t],
                      timestamp_s=float(self.timestamps_s[t]), **images)
 
@@ -137,13 +166,17 @@ class Bundle:
             raise InputError(f"{self.path.name} has no {IMAGE_FIELDS[name].path} dataset")
         ds = self._file[IMAGE_FIELDS[name].path]
         if frames is None:
-            arr = ds[()]
-        elif isinstance(frames, slice):
-            arr = ds[frames]
-        else:
-            idx = np.asarray(frames, dtype=np.int64)
-            arr = np.stack([ds[int(i)] for i in idx]) if len(idx) else ds[0:0]
-        return _decode(name, arr)
+            frames = slice(None)
+        idx = np.arange(self.num_frames)[frames] if isinstance(frames, slice) else np.asarray(frames, np.int64)
+        if not len(idx):
+            return np.zeros((0, *self.frame_shape(name)), dtype=self._read_frame(name, 0).dtype)
+        if isinstance(frames, slice) and not self.encoding(name).packed:
+            return self._decode(name, ds[frames])
+        return np.stack([self._read_frame(name, self._check_index(i)) for i in idx])
+
+    def frame_shape(self, name: str) -> tuple[int, ...]:
+        """Shape of one decoded frame of field ``name``: ``(H, W)`` or ``(H, W, 3)``."""
+        return (self.height, self.width, *IMAGE_FIELDS[name].channels)
 
     def depth_field(self) -> str:
         """``"depth"`` when the refined depth exists, else ``"prior"``; BundleFormatError if neither."""
@@ -173,6 +206,7 @@ class Bundle:
     def dataset_infos(self) -> list[DatasetInfo]:
         """Storage figures of every dataset in the file."""
         infos: list[DatasetInfo] = []
+        fields = {spec.path: name for name, spec in IMAGE_FIELDS.items()}
 
         def visit(name: str, obj: Any) -> None:
             if not isinstance(obj, h5py.Dataset):
@@ -184,8 +218,17 @@ class Bundle:
             comp = obj.compression or "none"
             if obj.shuffle:
                 comp += "+shuffle"
-            infos.append(DatasetInfo("/" + name, str(obj.dtype), tuple(obj.shape), int(obj.id.get_storage_size()),
-                                     raw, comp))
+            stored = int(obj.id.get_storage_size())
+            encoding, bound = "plain", ""
+            field = fields.get("/" + name)
+            if field is not None:
+                enc = self.encoding(field)
+                raw = self.num_frames * int(np.prod(self.frame_shape(field))) * IMAGE_FIELDS[field].raw_itemsize
+                encoding, bound = enc.name, enc.describe()
+                if isinstance(enc, RgbJpeg):  # the bytes live in the file's heap, not in the chunks
+                    stored += int(obj.attrs.get("jpeg_bytes", 0))
+            dtype = "vlen u8" if h5py.check_vlen_dtype(obj.dtype) == np.dtype(np.uint8) else str(obj.dtype)
+            infos.append(DatasetInfo("/" + name, dtype, tuple(obj.shape), stored, raw, comp, encoding, bound))
 
         self._file.visititems(visit)
         return infos

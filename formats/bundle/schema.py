@@ -1,4 +1,4 @@
-"""The 4D capture bundle, format ``vid3d.capture4d`` version 1: what is stored where, in which dtype.
+"""The 4D capture bundle, format ``vid3d.capture4d`` version 1.1: what is stored where, in which dtype.
 
 One HDF5 file ``*.vid3d.h5``. ``T`` frames of ``H x W`` pixels (the stored resolution).
 
@@ -8,8 +8,11 @@ major), ``producer``, ``created_utc``, ``source``, ``num_frames``, ``height``, `
 ``pose_convention`` ("T_world_camera"), ``depth_kind`` ("z"), ``pixel_center`` (0.5).
 
 Per-frame image-sized datasets are chunked one frame per chunk, so a viewer reads one frame lazily.
-Float images are stored as float16 (0.05 % relative precision: 2 mm at 4 m); confidence as uint8
-(value / 255); masks as uint8 0/1. Readers convert back to float32 / bool.
+The ``dtype``/``channels`` below are format 1.0's layout (float16 depth, prior and scene flow;
+confidence round(255 c) uint8; masks uint8 0/1), which 1.1 still reads and writes on request
+(storage ``float16``). Format 1.1 stores depth, prior, confidence, scene flow and rgb by the recipes
+of :mod:`vid3d.formats.bundle.encoding` (attribute ``vid3d_encoding``, each with a stated error
+bound). Readers convert back to float32 / bool / uint8 either way.
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 
 FORMAT_NAME = "vid3d.capture4d"
-FORMAT_VERSION = "1.0.0"
+FORMAT_VERSION = "1.1.0"
+FORMAT_VERSION_FLOAT16 = "1.0.0"  # what a writer with storage "float16" writes
 SUPPORTED_MAJOR = 1
 
 REQUIRED_ROOT_ATTRS = (
@@ -41,6 +45,7 @@ class ImageField:
     channels: tuple[int, ...]
     required: bool
     description: str
+    raw_itemsize: int  # bytes per value of the "raw" size vid3d info compares with (floats as float32)
 
 
 @dataclass(frozen=True)
@@ -57,16 +62,17 @@ class FrameScalarField:
 IMAGE_FIELDS: dict[str, ImageField] = {
     f.name: f
     for f in (
-        ImageField("rgb", "/image/rgb", np.uint8, (3,), True, "colour, sRGB"),
+        ImageField("rgb", "/image/rgb", np.uint8, (3,), True, "colour, sRGB", 1),
         ImageField("depth", "/depth/z", np.float16, (), False,
-                   "refined, fused z-depth after consistency training; 0 = invalid"),
+                   "refined, fused z-depth after consistency training; 0 = invalid", 4),
         ImageField("confidence", "/depth/confidence", np.uint8, (), False,
-                   "confidence of /depth/z in [0, 1], stored as round(255 * c)"),
+                   "confidence of /depth/z in [0, 1], stored as round(255 * c)", 1),
         ImageField("prior", "/depth/prior", np.float16, (), False,
-                   "initial z-depth before consistency training; 0 = invalid"),
-        ImageField("dynamic_mask", "/mask/dynamic", np.uint8, (), False, "1 = moving"),
+                   "initial z-depth before consistency training; 0 = invalid", 4),
+        ImageField("dynamic_mask", "/mask/dynamic", np.uint8, (), False, "1 = moving", 1),
         ImageField("scene_flow", "/flow/scene_fwd", np.float16, (3,), False,
-                   "world-space displacement of each pixel's 3-D point to frame t+1 (last frame 0)"),
+                   "world-space displacement of each pixel's 3-D point to frame t+1 (last frame 0; "
+                   "0 on static pixels when the bundle has /mask/dynamic)", 4),
     )
 }
 

@@ -13,6 +13,7 @@ import h5py
 import numpy as np
 
 from vid3d.formats.bundle.codecs import load_hdf5plugin
+from vid3d.formats.bundle.encoding import OFFSETS_PATH, SUPPORT_MASK, Plain, encoding_for_reading
 from vid3d.formats.bundle.schema import (
     FORMAT_NAME,
     FRAME_SCALAR_FIELDS,
@@ -23,6 +24,7 @@ from vid3d.formats.bundle.schema import (
     parse_version,
 )
 from vid3d.formats.conventions import ROOT_CONVENTIONS, rigidity_error
+from vid3d.formats.errors import BundleFormatError
 
 RIGID_TOLERANCE = 1e-3
 
@@ -74,9 +76,8 @@ def _validate_open(f: h5py.File, path: Path, *, deep: bool) -> list[str]:
 
     for spec in FRAME_SCALAR_FIELDS.values():
         problems += _check_dataset(f, spec.path, (T, *spec.shape), required=True)
-    for spec in IMAGE_FIELDS.values():
-        problems += _check_dataset(f, spec.path, (T, H, W, *spec.channels), required=spec.required,
-                                   dtype=spec.dtype)
+    for name, spec in IMAGE_FIELDS.items():
+        problems += _check_image_dataset(f, name, T, H, W)
     if problems:
         return problems
 
@@ -116,14 +117,63 @@ def _check_dataset(f: h5py.File, path: str, shape: tuple[int, ...], *, required:
     return []
 
 
+def _check_image_dataset(f: h5py.File, name: str, T: int, H: int, W: int) -> list[str]:
+    """The dataset of field ``name``: format 1.0's dtype/shape, or those of its ``vid3d_encoding``."""
+    spec = IMAGE_FIELDS[name]
+    if spec.path not in f or not isinstance(f[spec.path], h5py.Dataset):
+        return _check_dataset(f, spec.path, (T, H, W, *spec.channels), required=spec.required)
+    try:
+        enc = encoding_for_reading(name, f[spec.path].attrs, spec.path)
+    except BundleFormatError as exc:
+        return [str(exc)]
+    shape, dtype = enc.stored(H, W)
+    if enc.packed:
+        return _check_packed(f, spec.path, T, shape, dtype)
+    if isinstance(enc, Plain) or h5py.check_vlen_dtype(np.dtype(dtype)) is None:
+        return _check_dataset(f, spec.path, (T, *shape), required=spec.required, dtype=dtype)
+    problems = _check_dataset(f, spec.path, (T, *shape), required=spec.required)
+    if not problems and h5py.check_vlen_dtype(f[spec.path].dtype) != np.uint8:
+        problems.append(f"{spec.path} has dtype {f[spec.path].dtype}, expected variable-length uint8 ({enc.name})")
+    return problems
+
+
+def _check_packed(f: h5py.File, path: str, T: int, shape: tuple[int, ...], dtype) -> list[str]:
+    """A packed dataset ``(*shape, N)`` and its offsets ``(T + 1,)`` (0, non-decreasing, ending at N)."""
+    ds = f[path]
+    if ds.ndim != len(shape) + 1 or ds.shape[:-1] != shape or ds.dtype != np.dtype(dtype):
+        return [f"{path} has shape {ds.shape} and dtype {ds.dtype}, expected {(*shape, 'N')} {np.dtype(dtype)}"]
+    support = ds.attrs.get("support")
+    if support not in (SUPPORT_MASK, "all"):
+        return [f"{path} has support {support!r}, expected {SUPPORT_MASK!r} or 'all'"]
+    if support == SUPPORT_MASK and SUPPORT_MASK not in f:
+        return [f"{path} is stored on the pixels of {SUPPORT_MASK}, which is missing"]
+    problems = _check_dataset(f, OFFSETS_PATH, (T + 1,), required=True)
+    if problems:
+        return problems
+    offsets = f[OFFSETS_PATH][()]
+    if offsets[0] != 0 or (np.diff(offsets) < 0).any() or offsets[-1] != ds.shape[-1]:
+        return [f"{OFFSETS_PATH} must rise from 0 to {ds.shape[-1]} (the columns of {path})"]
+    return []
+
+
 def _deep_scan(f: h5py.File, T: int) -> list[str]:
     problems = []
     for name, spec in IMAGE_FIELDS.items():
-        if spec.path not in f or spec.dtype == np.uint8 and name != "confidence":
+        if spec.path not in f:
             continue
         ds = f[spec.path]
+        enc = encoding_for_reading(name, ds.attrs, spec.path)
+        if isinstance(enc, Plain) and spec.dtype == np.uint8 and name != "confidence":
+            continue
+        if enc.packed:
+            problems += _deep_scan_packed(f, ds, T)
+            continue
         for t in range(T):
-            frame = ds[t]
+            try:
+                frame = ds[t] if isinstance(enc, Plain) else enc.decode(ds[t])
+            except BundleFormatError as exc:
+                problems.append(f"{spec.path} frame {t}: {exc}")
+                break
             if frame.dtype.kind == "f" and not np.isfinite(frame).all():
                 problems.append(f"{spec.path} has NaN/inf at frame {t}")
                 break
@@ -131,3 +181,15 @@ def _deep_scan(f: h5py.File, T: int) -> list[str]:
                 problems.append(f"{spec.path} has negative depth at frame {t}")
                 break
     return problems
+
+
+def _deep_scan_packed(f: h5py.File, ds: h5py.Dataset, T: int) -> list[str]:
+    """Each frame holds one vector per pixel of its support."""
+    offsets = f[OFFSETS_PATH][()]
+    H, W = int(f.attrs["height"]), int(f.attrs["width"])
+    for t in range(T):
+        n = int(offsets[t + 1] - offsets[t])
+        expected = int((f[SUPPORT_MASK][t] > 0).sum()) if ds.attrs.get("support") == SUPPORT_MASK else H * W
+        if n != expected:
+            return [f"{ds.name} frame {t} holds {n} vectors, its support has {expected} pixels"]
+    return []

@@ -20,11 +20,23 @@ import numpy as np
 
 from vid3d.formats.atomic import temp_sibling
 from vid3d.formats.bundle.codecs import compression_kwargs
+from vid3d.formats.bundle.encoding import (
+    ENCODING_ATTR,
+    OFFSETS_PATH,
+    SUPPORT_MASK,
+    Encoding,
+    LogDepth,
+    Plain,
+    SceneFlow16,
+    Storage,
+    encoding_for_writing,
+    storage_of,
+)
 from vid3d.formats.bundle.schema import (
     DEFAULT_CODEC,
-    F16_MAX,
     FORMAT_NAME,
     FORMAT_VERSION,
+    FORMAT_VERSION_FLOAT16,
     FRAME_SCALAR_FIELDS,
     IMAGE_FIELDS,
     OPTIONAL_IMAGE_FIELDS,
@@ -56,6 +68,11 @@ class BundleWriter:
 
     ``fields`` names the optional image datasets this bundle holds (each appended frame must then
     give all of them): any of ``depth, confidence, prior, dynamic_mask, scene_flow``.
+
+    ``storage`` (a :class:`~vid3d.formats.bundle.encoding.Storage` or a preset name: ``default``,
+    ``compact``, ``float16``) says how they are stored: format 1.1's quantised recipes (their
+    parameters fixed by the first frame: depth offsets, the scene-flow step) or format 1.0's float16.
+    Scene flow is defined on moving pixels: with a ``dynamic_mask`` field, static pixels are stored as 0.
     """
 
     def __init__(
@@ -71,8 +88,10 @@ class BundleWriter:
         fields: Iterable[str] = (),
         codec: str = DEFAULT_CODEC,
         attrs: Mapping[str, Any] | None = None,
+        storage: Storage | str = "default",
     ) -> None:
         self.path = Path(path)
+        self.storage = storage_of(storage)
         self.fields = tuple(fields)
         unknown = [f for f in self.fields if f not in OPTIONAL_IMAGE_FIELDS]
         if unknown:
@@ -87,7 +106,8 @@ class BundleWriter:
             raise InputError(f"output {self.path} is a folder; expected a file path like capture.vid3d.h5")
         self.height, self.width = int(height), int(width)
         self.num_frames = 0
-        self._compression = compression_kwargs(codec)
+        self._compression = compression_kwargs(codec, gzip_level=self.storage.gzip_level)
+        self._encodings: dict[str, Encoding] = {n: encoding_for_writing(n, self.storage) for n in ("rgb", *self.fields)}
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._tmp = temp_sibling(self.path)
         self._file = h5py.File(self._tmp, "w")
@@ -104,7 +124,7 @@ class BundleWriter:
         f = self._file
         root = {
             "format": FORMAT_NAME,
-            "format_version": FORMAT_VERSION,
+            "format_version": FORMAT_VERSION if self.storage.quantize else FORMAT_VERSION_FLOAT16,
             "producer": _producer(),
             "created_utc": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "source": source,
@@ -123,12 +143,22 @@ class BundleWriter:
         for spec in FRAME_SCALAR_FIELDS.values():
             f.create_dataset(spec.path, shape=(0, *spec.shape), maxshape=(None, *spec.shape),
                              dtype=spec.dtype, chunks=(32, *spec.shape))
-        for name in ("rgb", *self.fields):
+        for name, enc in self._encodings.items():
             spec = IMAGE_FIELDS[name]
-            shape = (self.height, self.width, *spec.channels)
-            ds = f.create_dataset(spec.path, shape=(0, *shape), maxshape=(None, *shape), dtype=spec.dtype,
-                                  chunks=(1, *shape), **self._compression)
+            shape, dtype = enc.stored(self.height, self.width)
+            if enc.packed:  # (3, N) growing, with its per-frame offsets
+                ds = f.create_dataset(spec.path, shape=(*shape, 0), maxshape=(*shape, None), dtype=dtype,
+                                      chunks=(*shape, enc.chunk), **self._compression)
+                enc.support = SUPPORT_MASK if "dynamic_mask" in self.fields else "all"
+                ds.attrs["support"] = enc.support
+                f.create_dataset(OFFSETS_PATH, data=np.zeros(1, np.int64), maxshape=(None,), chunks=(64,))
+            else:
+                compression = self._compression if shape else {}  # JPEG bytes: already compressed
+                ds = f.create_dataset(spec.path, shape=(0, *shape), maxshape=(None, *shape), dtype=dtype,
+                                      chunks=(1, *shape), **compression)
             ds.attrs["description"] = spec.description
+            if not isinstance(enc, Plain):
+                ds.attrs[ENCODING_ATTR] = enc.name
         f.require_group("meta")
 
     # -- frames ---------------------------------------------------------------------------------
@@ -172,9 +202,14 @@ class BundleWriter:
             raise InputError(f"frame {t}: T_world_camera is not a rigid transform (error {err:.2e})")
         if Km[0, 0] <= 0 or Km[1, 1] <= 0 or not np.allclose(Km[2], [0, 0, 1]):
             raise InputError(f"frame {t}: K must have positive focal lengths and last row [0, 0, 1], got {Km.tolist()}")
-        stored = {"rgb": rgb}
-        for name, arr in images.items():
-            stored[name] = self._encode(name, arr, t)
+        checked = {"rgb": rgb, **{name: self._check_values(name, arr, t) for name, arr in images.items()}}
+        if "scene_flow" in checked and "dynamic_mask" in checked:  # defined on moving pixels only
+            checked["scene_flow"] = np.where(checked["dynamic_mask"][..., None], checked["scene_flow"], 0.0)
+        if t == 0:
+            self._start_encodings(checked)
+        support = checked.get("dynamic_mask")
+        stored = {name: (enc.encode(checked[name], t, support) if enc.packed else enc.encode(checked[name], t))
+                  for name, enc in self._encodings.items()}
         fps = float(self._file.attrs["fps"])
         scalars = {
             "timestamp_s": t / fps if timestamp_s is None else float(timestamp_s),
@@ -188,8 +223,17 @@ class BundleWriter:
             ds[t] = value
         for name, value in stored.items():
             ds = self._file[IMAGE_FIELDS[name].path]
-            ds.resize(t + 1, axis=0)
-            ds[t] = value
+            if self._encodings[name].packed:
+                offsets = self._file[OFFSETS_PATH]
+                start = int(offsets[t])
+                if value.shape[-1]:
+                    ds.resize(start + value.shape[-1], axis=1)
+                    ds[:, start:] = value
+                offsets.resize(t + 2, axis=0)
+                offsets[t + 1] = start + value.shape[-1]
+            else:
+                ds.resize(t + 1, axis=0)
+                ds[t] = value
         self.num_frames = t + 1
 
     def _check_image(self, name: str, arr: np.ndarray, t: int) -> np.ndarray:
@@ -202,22 +246,30 @@ class BundleWriter:
             raise ShapeError(f"frame {t}: rgb must be uint8, got {arr.dtype}")
         return arr
 
-    def _encode(self, name: str, arr: np.ndarray, t: int) -> np.ndarray:
+    def _check_values(self, name: str, arr: np.ndarray, t: int) -> np.ndarray:
+        """The image as float32 (bool for the mask), after the checks every storage needs."""
         arr = self._check_image(name, arr, t)
         if name == "dynamic_mask":
-            return (arr > 0).astype(np.uint8)
+            return arr > 0
         arr = arr.astype(np.float32)
         if not np.isfinite(arr).all():
             raise InputError(f"frame {t}: {name} contains NaN/inf")
-        if name == "confidence":
-            if arr.min() < 0 or arr.max() > 1:
-                raise InputError(f"frame {t}: confidence must lie in [0, 1], got [{arr.min():.3g}, {arr.max():.3g}]")
-            return np.round(arr * 255).astype(np.uint8)
+        if name == "confidence" and (arr.min() < 0 or arr.max() > 1):
+            raise InputError(f"frame {t}: confidence must lie in [0, 1], got [{arr.min():.3g}, {arr.max():.3g}]")
         if name in ("depth", "prior") and arr.min() < 0:
             raise InputError(f"frame {t}: {name} must be >= 0 (0 = invalid), got min {arr.min():.3g}")
-        if np.abs(arr).max() > F16_MAX:
-            raise InputError(f"frame {t}: {name} exceeds float16 range ({F16_MAX}); rescale the scene units")
-        return arr.astype(np.float16)
+        return arr
+
+    def _start_encodings(self, first: Mapping[str, np.ndarray]) -> None:
+        """Fix the data-dependent parameters from the first frame: each depth field's codes centred on
+        its median, the scene-flow step from the scene scale (median of the refined depth, else the prior)."""
+        medians = {n: float(np.median(first[n][first[n] > 0])) if (first[n] > 0).any() else 1.0
+                   for n in ("depth", "prior") if n in first}
+        for name, enc in self._encodings.items():
+            if isinstance(enc, LogDepth):
+                enc.start(medians[name])
+            elif isinstance(enc, SceneFlow16):
+                enc.start(medians.get("depth", medians.get("prior", 1.0)))
 
     # -- meta -----------------------------------------------------------------------------------
 
@@ -249,6 +301,9 @@ class BundleWriter:
             if self.num_frames == 0:
                 raise InputError("no frames were written; a bundle needs at least one frame")
             self._file.attrs["num_frames"] = self.num_frames
+            for name, enc in self._encodings.items():
+                for key, value in enc.attrs().items():
+                    self._file[IMAGE_FIELDS[name].path].attrs[key] = value
             self._file.close()
             self._file = None
             problems = validate_bundle(self._tmp, deep=False)
@@ -304,6 +359,7 @@ def write_bundle(
     codec: str = DEFAULT_CODEC,
     meta: Mapping[str, Any] | None = None,
     attrs: Mapping[str, Any] | None = None,
+    storage: Storage | str = "default",
     **images: np.ndarray | None,
 ) -> Path:
     """Write a whole capture at once.
@@ -314,6 +370,7 @@ def write_bundle(
         K: ``(3, 3)`` shared or ``(T, 3, 3)`` per frame.
         timestamps_s, source_frames: ``(T,)``; default ``t / fps`` and ``t``.
         meta: name -> JSON-able value, stored under ``/meta``.
+        storage: how the images are stored (see :class:`BundleWriter`).
         **images: optional ``(T, H, W[, 3])`` arrays named like the bundle fields (None = absent).
     """
     rgb = np.asarray(rgb)
@@ -330,7 +387,7 @@ def write_bundle(
         if len(arr) != T_count:
             raise ShapeError(f"{name} has {len(arr)} frames, rgb has {T_count}")
     with BundleWriter(path, height=H, width=W, fps=fps, source=source, units=units, metric_scale=metric_scale,
-                      fields=tuple(images), codec=codec, attrs=attrs) as writer:
+                      fields=tuple(images), codec=codec, attrs=attrs, storage=storage) as writer:
         for t in range(T_count):
             writer.append(
                 rgb=rgb[t], T_world_camera=T_world_camera[t], K=Ks[t],

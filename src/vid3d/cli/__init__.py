@@ -29,6 +29,7 @@ from vid3d.cli import render as _render  # noqa: E402,F401
 from vid3d.cli import info as _info  # noqa: E402,F401
 from vid3d.cli import export as _export  # noqa: E402,F401
 from vid3d.cli import evaluate as _evaluate  # noqa: E402,F401
+from vid3d.cli import pack as _pack  # noqa: E402,F401
 from vid3d.cli import models as _models  # noqa: E402,F401
 
 EXIT_USER_ERROR = 2

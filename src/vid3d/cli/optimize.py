@@ -110,6 +110,8 @@ def optimize(
                                 help="Reuse finished stages and the training checkpoint from the work folder."),
     device: str = typer.Option(_BASE.device, "--device", help=f"{', '.join(DEVICES)} (torch stages)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only warnings and the final line."),
+    compact: bool = typer.Option(False, "--compact", help="Write the bundle for sharing: JPEG colour, coarser "
+                                 "depth and scene-flow steps (bounds in `vid3d info`; `vid3d pack` converts later)."),
 ) -> None:
     """Estimate camera poses, motion masks, a depth prior and (with --stages all) consistent depth and
     scene flow for a video; write one 4D capture bundle (*.vid3d.h5). Finished stages are cached in
@@ -134,7 +136,7 @@ def optimize(
     frames_changes = dict(stride=stride, max_frames=max_frames, start=start, end=end)
     if max_side is not None:
         frames_changes["max_side"] = max_side
-    changes = dict(stages=stages, device=device, frames=config.frames.replace(**frames_changes),
+    changes = dict(stages=stages, device=device, compact=compact, frames=config.frames.replace(**frames_changes),
                    prior=config.prior.replace(backend=prior.replace("-", "_"),
                                               weights=str(prior_weights) if prior_weights is not None else None,
                                               allow_download=download_models),

@@ -52,6 +52,9 @@ class SfmConfig:
         pan_max_translation: a reconstruction whose camera centres span less than this fraction of
             the median scene depth is a pan (tripod): its translation is noise, and the clip gets the
             rotation-only solution. The mapper always runs first; the report says which test decided.
+        focal_min_rotation_deg: a reconstruction whose cameras turn less than this (deg) has no
+            information on the focal (pure translation: focal and depth trade off); it is mapped again
+            with the focal assumed (1.2 x the long side) and the report says so.
         pan_max_rotation_travel: when every frame pair's homography is a rotation (none has parallax),
             a reconstruction travelling less than this fraction of the median scene depth is a pan too.
         normalize_scale: rescale the world so that the median depth of the sparse points is 1.
@@ -76,6 +79,7 @@ class SfmConfig:
     min_registered_fraction: float = 0.3
     pan_max_translation: float = 0.02
     pan_max_rotation_travel: float = 0.1
+    focal_min_rotation_deg: float = 1.0
     normalize_scale: bool = True
     num_threads: int = 2
     seed: int = 0

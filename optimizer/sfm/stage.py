@@ -111,18 +111,32 @@ def _pan_reason(registered: int, num_frames: int, travel: float, fe, config: Sfm
     return ""
 
 
+def rotation_span_deg(poses: dict[int, np.ndarray]) -> float:
+    """Largest rotation angle (deg) between the cameras ``{frame: T_world_camera (4, 4)}``."""
+    R = np.stack([poses[f][:3, :3] for f in sorted(poses)])
+    if len(R) < 2:
+        return 0.0
+    rel = np.einsum("aji,bjk->abik", R, R)  # R_a^T R_b for every pair
+    cos = (np.trace(rel, axis1=2, axis2=3) - 1) / 2
+    return float(np.degrees(np.arccos(np.clip(cos, -1, 1))).max())
+
+
 def _plausible_focal(focal: float, width: int) -> bool:
     """A focal of an ordinary camera: horizontal field of view between ~20 and ~120 degrees."""
     return 0.29 * width <= focal <= 2.75 * width
 
 
-def _focal_source(pan_reason: str, fe, refined: bool, init_name: str, default_focal: float, side: int) -> str:
+def _focal_source(pan_reason: str, fe, refined: bool, init_name: str, default_focal: float, side: int,
+                  unobservable: str | None = None) -> str:
     """One line saying where the focal comes from, starting with ``assumed`` when it was not observed."""
     if pan_reason:
         if fe.source == "rotation" and fe.sharpness > 1.2:
             return f"rotation homographies of the panning camera ({fe.num_pairs} pairs, Hartley self-calibration)"
         return (f"assumed: {default_focal:.1f} px = 1.2 x the long side {side} px (not observable: the camera "
                 f"neither translates nor rotates enough)")
+    if unobservable:
+        return (f"assumed: {default_focal:.1f} px = 1.2 x the long side {side} px (not observable: "
+                f"{unobservable})")
     if refined:
         return f"bundle adjustment (initialised by {'self-calibration' if init_name == 'self_calibration' else 'the default 1.2 x long side'})"
     return (f"assumed: bundle adjustment could not constrain it, kept at its initial value "
@@ -195,8 +209,20 @@ def run(rgb: np.ndarray, masks: np.ndarray | None, config: SfmConfig, workdir: P
         report["focal_runaway"] = float(model.K[0, 0])
         model, info = _map(database, image_dir, workdir / "sparse", config.replace(refine_focal=False))
         focal_refined = False
-    candidates.append(("self_calibration" if use_self else "default", init_focal, model, info))
-    if config.try_both_focal_inits and use_self:
+    init_method = "self_calibration" if use_self else "default"
+    turn = rotation_span_deg(model.T_world_camera) if model is not None else float("nan")
+    report["rotation_span_deg"] = turn
+    if model is not None and focal_refined and turn < config.focal_min_rotation_deg:
+        # a camera that only translates: focal and depth trade off exactly (u' = u + f t / z), so
+        # whatever bundle adjustment found is noise; map again with the focal assumed
+        report["focal_unobservable"] = (f"the camera turned at most {turn:.2g} deg "
+                                        f"(< {config.focal_min_rotation_deg}): focal and depth trade off")
+        init_focal, init_method, use_self = default_focal, "default", False
+        colmap.set_initial_focal(database, default_focal)
+        model, info = _map(database, image_dir, workdir / "sparse", config.replace(refine_focal=False))
+        focal_refined = False
+    candidates.append((init_method, init_focal, model, info))
+    if config.try_both_focal_inits and use_self and focal_refined:
         colmap.set_initial_focal(database, default_focal)
         model2, info2 = _map(database, image_dir, workdir / "sparse_default_focal", config)
         if model2 is not None and not (0.5 < model2.K[0, 0] / default_focal < 2.0
@@ -303,7 +329,7 @@ def run(rgb: np.ndarray, masks: np.ndarray | None, config: SfmConfig, workdir: P
     report["scale_applied"] = scale
     report["focal"] = [float(K[0, 0]), float(K[1, 1])]
     report["focal_source"] = _focal_source(pan_reason, fe, focal_refined and model is not None, init_name,
-                                           default_focal, max(H, W))
+                                           default_focal, max(H, W), report.get("focal_unobservable"))
     report["focal_observable"] = not report["focal_source"].startswith("assumed")
     report["principal_point"] = [float(K[0, 2]), float(K[1, 2])]
     report["num_points"] = int(len(points))

@@ -118,8 +118,29 @@ def _plane_sweep(rgb, poses, config, masks, report, device: str):
     depth, conf, sources = geometric_prior(rgb, poses.T_world_camera, poses.K, near, far, config, device=device)
     report["frames_without_sources"] = [t for t, s in enumerate(sources) if not s]
     if masks is not None:
-        conf[masks] = 0.0
+        kept = _photo_consistent_regions(conf, masks, config.min_confidence)
+        report["mask_regions_photo_consistent"] = int(kept.any(axis=(1, 2)).sum())
+        conf[masks & ~kept] = 0.0
     return depth, conf, near, far, (f, uv, z)
+
+
+def _photo_consistent_regions(conf: np.ndarray, masks: np.ndarray, min_confidence: float) -> np.ndarray:
+    """(T, H, W) bool: the pixels of moving regions that the plane sweep, which assumes a static
+    scene, finds photo-consistent (median confidence >= ``min_confidence``): those regions are static
+    after all (a false motion mask), so their swept depth is kept; a real mover is not photo-consistent
+    with a static scene."""
+    import cv2
+
+    out = np.zeros(masks.shape, bool)
+    for t in range(len(masks)):
+        if not masks[t].any():
+            continue
+        n, labels = cv2.connectedComponents(masks[t].astype(np.uint8), connectivity=8)
+        for k in range(1, n):
+            region = labels == k
+            if float(np.median(conf[t][region])) >= min_confidence:
+                out[t] |= region
+    return out
 
 
 def _geometric(rgb, sweep, config, masks, report, device: str) -> tuple[np.ndarray, np.ndarray]:
@@ -150,9 +171,10 @@ def _geometric(rgb, sweep, config, masks, report, device: str) -> tuple[np.ndarr
     out = np.clip(out, near, far)
     if masks is not None and config.movers_from_contact:
         regions = []
+        movers = masks & (conf <= 0)  # photo-consistent (static) regions keep their swept depth
         for t in range(T):
-            if masks[t].any():
-                out[t], r = mover_depth(out[t], conf[t], masks[t], frame=t, min_confidence=config.min_confidence)
+            if movers[t].any():
+                out[t], r = mover_depth(out[t], conf[t], movers[t], frame=t, min_confidence=config.min_confidence)
                 regions += r
         report["movers"] = {"regions": len(regions), "from_contact": sum(r.how == "contact" for r in regions),
                             "in_front": sum(r.how == "in_front" for r in regions)}
@@ -177,6 +199,7 @@ def _learned(name, rgb, poses, sweep, config, masks, flows, report, device: str)
         disp = fn(rgb, device=device, allow_download=config.allow_download)
     if sweep is not None:
         depth_g, conf_g = sweep[0], sweep[1]
+        masks = None if masks is None else masks & (conf_g <= 0)  # photo-consistent regions are static
         _, sparse_fits = align_disparity_to_sfm(disp, poses, masks=masks)
         depth, fits, how = align_to_dense(disp, depth_g, conf_g, min_confidence=config.min_confidence,
                                           moving=masks, fallback=sparse_fits)

@@ -33,6 +33,7 @@ class BundleSummary:
     meta: list[str]
     problems: list[str] = field(default_factory=list)
     precision: dict[str, dict[str, Any]] = field(default_factory=dict)  # image dataset path -> stated bound
+    camera: dict[str, Any] = field(default_factory=dict)  # focal, where it came from, motion model (optimizer output)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -55,14 +56,26 @@ def summarize(bundle: Bundle, *, deep: bool = False) -> BundleSummary:
     for name in bundle.fields:
         enc = bundle.encoding(name)
         precision[IMAGE_FIELDS[name].path] = {"encoding": enc.name, **enc.bound, "text": enc.describe()}
+    camera = _camera(bundle)
     return BundleSummary(
         path=str(bundle.path), num_frames=bundle.num_frames, height=bundle.height, width=bundle.width,
         fps=bundle.fps, duration_s=duration, units=str(a.get("units")), metric_scale=bool(a.get("metric_scale")),
         conventions=conventions, provenance=provenance, fields=list(bundle.fields), datasets=datasets,
         file_bytes=file_bytes, raw_bytes=raw, compression_ratio=raw / max(file_bytes, 1),
         meta=bundle.meta_names(), problems=validate_bundle(bundle.path, deep=True) if deep else [],
-        precision=precision,
+        precision=precision, camera=camera,
     )
+
+
+def _camera(bundle: Bundle) -> dict[str, Any]:
+    """The camera as the optimizer decided it (``/meta/decisions``): focal in pixels, whether it was
+    observed or assumed and why, the motion model and the test that decided it; {} for other bundles."""
+    decisions = bundle.meta("decisions")
+    poses = decisions.get("poses", {}) if isinstance(decisions, dict) else {}
+    if not poses:
+        return {}
+    keys = ("focal_px", "focal_source", "focal_observable", "motion_model", "motion_model_decided_by", "registered")
+    return {k: poses[k] for k in keys if k in poses}
 
 
 def _size(n: float) -> str:
@@ -87,6 +100,12 @@ def format_summary(s: BundleSummary) -> str:
         f"size        {_size(s.file_bytes)} on disk, {_size(s.raw_bytes)} raw (float32/uint8): "
         f"compression {s.compression_ratio:.2f}x",
     ]
+    if s.camera:
+        focal = s.camera.get("focal_px", [float("nan")])[0]
+        observed = "observed" if s.camera.get("focal_observable", True) else "NOT observable"
+        lines.append(f"camera      focal {focal:.1f} px ({observed}: {s.camera.get('focal_source', '?')})")
+        if "motion_model" in s.camera:
+            lines.append(f"{'':12}motion {s.camera['motion_model']} ({s.camera.get('motion_model_decided_by', '')})")
     if s.precision:
         width = max(len(p) for p in s.precision) + 2
         lines.append("precision   " + f"\n{'':12}".join(f"{p:<{width}}{b['text']}" for p, b in s.precision.items()))

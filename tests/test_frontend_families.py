@@ -85,11 +85,17 @@ def test_pure_pan_is_reported_as_a_pan_with_its_focal(runs):
 
 
 def test_tripod_says_its_focal_is_assumed(runs):
-    clip, _, dec = runs("tripod")
+    clip, bundle, dec = runs("tripod")
     poses = dec["poses"]
     assert poses["motion_model"] == "pan"
     assert poses["focal_observable"] is False
     assert "assumed" in poses["focal_source"] and "not observable" in poses["focal_source"]
+    # and vid3d info says so
+    from vid3d.formats.info import format_summary, summarize
+
+    with open_bundle(bundle) as b:
+        text = format_summary(summarize(b))
+    assert "NOT observable" in text and "motion pan" in text
 
 
 # planar_sideways is left to the benchmark: at 96x128 its fine wall texture moves ~13 px per frame and

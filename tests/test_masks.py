@@ -167,3 +167,16 @@ def test_epipolar_residual_survives_a_crashing_estimator(monkeypatch):
     monkeypatch.setattr(cv2, "findHomography", raises)
     r, model = epipolar_residual(flow, valid)
     assert model == "none" and np.isnan(r).all()
+
+
+def test_textureless_pixels_get_their_score_from_the_textured_ones_around_them():
+    """A blank region has no flow information: its residual is unknown (not 'moving')."""
+    from vid3d.optimizer.masks.texture import structure, textured
+
+    rng = np.random.default_rng(0)
+    img = np.full((40, 60, 3), 128, np.uint8)
+    img[:, :30] = rng.integers(0, 255, (40, 30, 3))  # textured left half, blank right half
+    s = structure(img)
+    assert s[:, 5:25].min() > 1.0 and s[:, 36:].max() == 0.0
+    t = textured(img[None], 1.0)[0]
+    assert t[:, 5:25].all() and not t[:, 36:].any()

@@ -21,6 +21,9 @@ class MaskConfig:
         k_sigma: a residual above ``median + k_sigma * robust sigma`` of its pair is "moving".
         floor_px: lower bound of the residual threshold in pixels (the flow's own noise level; the
             same 1 px as the forward-backward validity test).
+        min_texture: pixels whose image structure (:func:`.texture.structure`, grey levels per pixel)
+            is below this have no flow residual after poses: their moving score is filled in from the
+            textured pixels around them (blank walls and sky are not "moving"). 0 = off.
         vote: fraction of a pixel's valid pairs that must call it moving.
         temporal_radius: frames on each side averaged (after flow warping) into a frame's score.
         min_area_fraction: connected moving regions smaller than this fraction of the image are dropped.
@@ -35,6 +38,7 @@ class MaskConfig:
 
     k_sigma: float = 3.0
     floor_px: float = 1.0
+    min_texture: float = 1.0
     vote: float = 0.3
     temporal_radius: int = 1
     min_area_fraction: float = 0.002

@@ -115,7 +115,8 @@ def reprojection_residuals_reference(flows, valids, K, T_j_i) -> np.ndarray:
 
 
 def motion_masks_reprojection(flows, K: np.ndarray, T_world_camera: np.ndarray,
-                              config: MaskConfig = MaskConfig(), *, progress: bool = False) -> tuple[np.ndarray, dict]:
+                              config: MaskConfig = MaskConfig(), *, rgb: np.ndarray | None = None,
+                              progress: bool = False) -> tuple[np.ndarray, dict]:
     """Motion masks once poses exist: flow residual against the camera-motion-induced flow of a static
     point at the best consensus depth (per pixel, over all of the frame's pairs).
 
@@ -123,6 +124,8 @@ def motion_masks_reprojection(flows, K: np.ndarray, T_world_camera: np.ndarray,
         flows: :class:`~vid3d.optimizer.flow.FlowSet` (T frames of H x W).
         K: ``(3, 3)`` intrinsics at the working resolution.
         T_world_camera: ``(T, 4, 4)`` camera-to-world poses.
+        rgb: ``(T, H, W, 3)`` uint8 frames: pixels without image structure (``config.min_texture``)
+            have no residual (:mod:`.texture`); None = every pixel has one.
     Returns:
         ``(masks (T, H, W) bool, report)``.
     """
@@ -131,6 +134,11 @@ def motion_masks_reprojection(flows, K: np.ndarray, T_world_camera: np.ndarray,
     if T_world_camera.shape != (T, 4, 4) or np.shape(K) != (3, 3):
         raise ShapeError(f"expected K (3, 3) and T_world_camera ({T}, 4, 4), got {np.shape(K)} and {T_world_camera.shape}")
     T_camera_world = invert_T(T_world_camera)
+    has_texture = None
+    if rgb is not None and config.min_texture > 0:
+        from .texture import textured
+
+        has_texture = textured(rgb, config.min_texture)
     per_frame: list[list[np.ndarray]] = []
     frames = range(T)
     if progress:
@@ -141,9 +149,12 @@ def motion_masks_reprojection(flows, K: np.ndarray, T_world_camera: np.ndarray,
         rows = np.flatnonzero(flows.pairs[:, 0] == i)
         js = flows.pairs[rows, 1]
         rel = [T_camera_world[j] @ T_world_camera[i] for j in js]
-        per_frame.append(list(reprojection_residuals([flows.flow[k] for k in rows], [flows.valid[k] for k in rows],
+        valid = [flows.valid[k] if has_texture is None else flows.valid[k] & has_texture[i] for k in rows]
+        per_frame.append(list(reprojection_residuals([flows.flow[k] for k in rows], valid,
                                                      np.asarray(K, np.float64), rel)))
     masks = decide_masks(per_frame, pair_lookup(flows), config)
     report = {"method": "reprojection", "moving_fraction": float(masks.mean())}
+    if has_texture is not None:
+        report["textureless_fraction"] = float(1 - has_texture.mean())
     log.info("masks (after poses): %.1f%% of pixels moving", 100 * report["moving_fraction"])
     return masks, report

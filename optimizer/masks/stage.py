@@ -31,7 +31,8 @@ def run(frames: Frames, flows: FlowSet, config: MaskConfig, *, poses=None, progr
     if poses is None:
         m, report = motion_masks_epipolar(flows, config, dilate=True)
         return MaskResult(masks=m, method="epipolar", report=report)
-    m, report = motion_masks_reprojection(flows, poses.K, poses.T_world_camera, config, progress=progress)
+    m, report = motion_masks_reprojection(flows, poses.K, poses.T_world_camera, config, rgb=frames.rgb,
+                                          progress=progress)
     method = "reprojection"
     if config.segmenter == "auto":
         learned = learned_segmenter(frames.rgb)

@@ -106,3 +106,19 @@ def test_stage_gives_a_pan_depth_with_a_learned_prior(tmp_path, monkeypatch):
     assert out.report["constant_frames"] == []
     assert "optical flow" in out.report["alignment"]["kind"]
     assert (out.depth > 0).all() and out.depth.shape == clip.depth.shape
+
+
+def test_local_scale_removes_a_smooth_distortion_that_one_scale_per_frame_leaves():
+    from vid3d.optimizer.prior.hybrid import local_scale
+
+    clip = make_clip("tiny_static")
+    T, H, W = clip.depth.shape
+    yy, xx = np.mgrid[0:H, 0:W] / max(H, W)
+    bend = np.exp(0.3 * (xx - 0.5) + 0.2 * (yy - 0.3) ** 2)  # a smooth monocular distortion
+    learned = (clip.depth * bend).astype(np.float32)
+    conf = np.zeros(clip.depth.shape, np.float32)
+    conf[:, ::4, ::4] = 0.9  # the sweep is confident on a sparse lattice only
+    out = local_scale(clip.depth, conf, learned, clip.rgb, min_confidence=0.35)
+    err_before = np.median(np.abs(learned / np.median(learned / clip.depth) - clip.depth) / clip.depth)
+    err_after = np.median(np.abs(out - clip.depth) / clip.depth)
+    assert err_after < 0.3 * err_before, (err_before, err_after)

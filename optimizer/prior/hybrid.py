@@ -11,6 +11,10 @@ neighbouring frames where it does not, and combined with the plane sweep.
   consistent scale for the whole clip instead of each frame's own.
 - :func:`combine`: the prior is the plane sweep where it is confident and the aligned learned depth
   elsewhere (moving objects, textureless areas, occlusions).
+- :func:`local_scale`: one scale and shift per frame leaves the learned depth's smooth, large-scale
+  distortions (a wall bent towards the camera); the ratio of sweep to learned depth, known on the
+  confident static pixels, is filled edge-aware over the frame and applied, so unconfident static
+  pixels keep the learned shape at the scale of the geometry around them.
 """
 
 from __future__ import annotations
@@ -160,3 +164,33 @@ def combine(geometric: np.ndarray, confidence: np.ndarray, learned: np.ndarray, 
     if moving is not None:
         conf[moving] = 0.0
     return depth, conf
+
+
+def local_scale(geometric: np.ndarray, confidence: np.ndarray, learned: np.ndarray, rgb: np.ndarray, *,
+                min_confidence: float, moving: np.ndarray | None = None, sigma_color: float = 12.0,
+                iterations: int = 2, device: str = "cpu") -> np.ndarray:
+    """Learned depth corrected by a per-pixel scale field: ``(T, H, W)`` float32.
+
+    Args:
+        geometric, confidence: (T, H, W) plane-sweep depth and confidence; learned: (T, H, W) aligned
+        learned depth; rgb: (T, H, W, 3) uint8 (edges stop the fill); moving: (T, H, W) bool or None
+        (moving pixels never give a ratio, and keep the learned depth as aligned per frame).
+    """
+    import torch
+
+    from .fill import fill_depth
+
+    out = learned.astype(np.float32).copy()
+    for t in range(len(learned)):
+        known = (confidence[t] >= min_confidence) & (geometric[t] > 0) & np.isfinite(geometric[t])
+        if moving is not None:
+            known &= ~moving[t]
+        if known.sum() < MIN_SAMPLES:
+            continue
+        ratio = np.where(known, geometric[t] / np.maximum(learned[t], 1e-9), 1.0).astype(np.float32)
+        field = fill_depth(torch.from_numpy(ratio).to(device), torch.from_numpy(known.astype(np.float32)).to(device),
+                           torch.from_numpy(rgb[t].astype(np.float32)).to(device), sigma_color=sigma_color,
+                           iterations=iterations).cpu().numpy()
+        corrected = learned[t] * field
+        out[t] = corrected if moving is None else np.where(moving[t], learned[t], corrected)
+    return out

@@ -190,7 +190,7 @@ def _geometric(rgb, sweep, config, masks, report, device: str) -> tuple[np.ndarr
 def _learned(name, rgb, poses, sweep, config, masks, flows, report, device: str) -> tuple[np.ndarray, np.ndarray]:
     """A learned disparity aligned to the geometry (dense where confident), or through the flow on a
     clip without parallax; combined with the plane sweep where it is confident (``config.hybrid``)."""
-    from .hybrid import align_through_flow, align_to_dense, combine
+    from .hybrid import align_through_flow, align_to_dense, combine, local_scale
 
     if name == "pydnet":
         disp = learned.pydnet_disparity(rgb, device=device, weights=config.weights)
@@ -206,6 +206,8 @@ def _learned(name, rgb, poses, sweep, config, masks, flows, report, device: str)
         report["alignment"] = {"kind": "scale+shift in disparity per frame, on confident plane-sweep pixels",
                                "frames_dense": how.count("dense"), "frames_sparse": how.count("sparse")}
         if config.hybrid:
+            depth = local_scale(depth_g, conf_g, depth, rgb, min_confidence=config.min_confidence, moving=masks,
+                                sigma_color=config.fill_sigma_color, iterations=config.fill_iterations, device=device)
             depth, conf = combine(depth_g, conf_g, depth, min_confidence=config.min_confidence, moving=masks)
             report["hybrid_geometric_fraction"] = float((conf_g >= config.min_confidence).mean())
             return depth, conf

@@ -109,6 +109,6 @@ PRESETS: dict[str, OptimizeConfig] = {
         sfm=SfmConfig(max_num_features=8192, try_both_focal_inits=True, sequential_overlap=15),
         prior=PriorConfig(num_planes=96, max_sources=6, top_k=3, fill_iterations=3),
         train=TrainConfig(warmup_steps=600, joint_steps=3000, pairs_per_step=6, train_long_side=192,
-                          pixels_per_pair=1024, checkpoint_every=200),
+                          finetune_long_side=192, pixels_per_pair=1024, checkpoint_every=200),
     ),
 }

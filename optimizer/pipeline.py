@@ -25,6 +25,7 @@ from vid3d.optimizer import flow, frames, masks, prior, sfm, train
 from vid3d.optimizer.config import OptimizeConfig
 from vid3d.optimizer.output import write_result_bundle
 from vid3d.optimizer.workdir import StageCache, fingerprint_file, stage_key, to_jsonable, work_dir_for
+from vid3d.runtime.weights import find_weights
 
 log = logging.getLogger("vid3d.optimize")
 
@@ -143,9 +144,12 @@ def run_optimize(source: str | Path, output: str | Path, config: OptimizeConfig 
     log.info("prior: %s backend", depth0.backend)
     trained = None
     if config.stages == "all":
+        # the prior network's weights (training may fine-tune it: TrainConfig.depth_model)
+        prior_weights = str(find_weights("pydnet", config.prior.weights)) if depth0.backend == "pydnet" else None
         inputs_t = train.TrainInputs(rgb=clip.rgb, K=poses.K, T_world_camera=poses.T_world_camera,
                                      prior_depth=depth0.depth, flows=flows.as_dict(), dynamic_mask=motion.masks,
-                                     prior_confidence=depth0.confidence, prior_backend=depth0.backend)
+                                     prior_confidence=depth0.confidence, prior_backend=depth0.backend,
+                                     prior_weights=prior_weights)
         trained = run("train", lambda: train.run(inputs_t, config.train_gaps(), device=config.device,
                                                  checkpoint_dir=cache.scratch("train"),
                                                  resume=resume and not force, progress=progress))

@@ -7,7 +7,8 @@ Config :class:`TrainConfig` (with :class:`PriorTerms`), inputs :class:`TrainInpu
     result = train.run(inputs, OptimizeConfig.preset("standard").train, device="auto",
                        checkpoint_dir=work / "train", resume=True)
 
-Modules: ``config`` (knobs), ``data`` (inputs/outputs, preparation), ``depth_net``, ``scene_flow``
+Modules: ``config`` (knobs), ``data`` (inputs/outputs, preparation), ``depth_net`` (residual over the
+prior), ``finetune`` (the prior network itself fine-tuned, ``TrainConfig.depth_model``), ``scene_flow``
 (the reference MLP + chaining), ``losses`` (pure), ``pairs`` (pairs, batches, pixel sampling),
 ``trainer`` (the loop's state), ``stage`` (the entry ``run``: checkpoints, resume), ``fuse`` (final depth,
 confidence, scene flow), ``multiview`` (fusion of static depth across frames).

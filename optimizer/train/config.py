@@ -16,6 +16,10 @@ from dataclasses import dataclass
 
 from vid3d.formats.errors import InputError
 
+DEPTH_MODELS = ("auto", "residual", "finetune")
+FINETUNABLE_BACKENDS = ("pydnet",)
+"""Prior backends whose network vid3d can fine-tune in training (torch module with its weights)."""
+
 
 @dataclass(frozen=True)
 class PriorTerms:
@@ -132,6 +136,45 @@ class TrainConfig:
     max_log_residual: float = 1.0
     """Bound of the per-pixel log-depth residual (tanh): depth stays within prior * e^(+-1) * scale."""
 
+    # --- which depth model trains (see vid3d.optimizer.train.finetune)
+    depth_model: str = "auto"
+    """``"residual"``: :class:`~vid3d.optimizer.train.depth_net.ResidualDepthModel` (prior * per-frame
+    scale, coarse grid and a bounded UNet residual); ``"finetune"``:
+    :class:`~vid3d.optimizer.train.finetune.FinetunedDepthModel` (the prior network itself, every
+    weight fine-tuned, as the reference does with MiDaS; needs ``TrainInputs.prior_weights``);
+    ``"auto"``: finetune when the prior was made by a network vid3d can fine-tune (``pydnet``) and
+    its weights are given, else residual (:meth:`depth_model_for`). Measured on HoloLens (16 frames
+    540x360, GT poses, DIS flow, PyDNet prior aligned at 300 GT-depth points per frame; standard
+    preset with 60 + 240 steps; static AbsRel / delta1 after one median scale / temporal
+    disagreement): prior 0.192 / 0.714 / 0.090, residual 0.229 / 0.482 / 0.016, finetune (64x128)
+    0.156 / 0.753 / 0.024; the reference's unanchored form 0.329 / 0.350 / 0.003."""
+    finetune_lr: float = 1e-4
+    """Adam learning rate of the fine-tuned prior network's weights (reference: 1e-6 for MiDaS, a
+    net 40x larger). Measured (HoloLens 16 frames, 300 steps, 64x128, static AbsRel / delta1 /
+    temporal; prior 0.192 / 0.714 / 0.090): 1e-5 -> 0.179 / 0.699 / 0.040, 3e-5 -> 0.190 / 0.667 /
+    0.031, 1e-4 -> 0.156 / 0.753 / 0.024, 3e-4 -> 0.158 / 0.749 / 0.022."""
+    finetune_affine_lr: float = 1e-3
+    """Adam learning rate of the fine-tuned model's per-frame disparity scale (log) and shift."""
+    finetune_long_side: int = 128
+    """Long side of the training resolution with the fine-tuned network, rounded (each side) to the
+    network's multiple (64 for PyDNet v2): 16:9 and 3:2 clips train at 64x128, with 192 at 128x192.
+    Measured: 192 is more accurate (HoloLens, 300 steps: AbsRel 0.130, delta1 0.822, temporal 0.030
+    against 0.156 / 0.753 / 0.024) but a 60-frame 320x180 clip at the standard preset is estimated
+    at 20.8 min end to end on the 2-core CPU (joint step 0.76 s, fuse 150 s) against 13.6 min at
+    128 (0.47 s, 67 s); the ``best`` preset uses 192."""
+    finetune_anchored: bool = True
+    """Fine-tuned depth = prior * (network depth / initial network depth), so step 0 is the prior
+    exactly at any training resolution; False = the network's depth itself (the reference's form;
+    PyDNet at a CPU training resolution is far from the 384x640 prior: see
+    :mod:`vid3d.optimizer.train.finetune`)."""
+    finetune_full_res: str = "upsample"
+    """Full-resolution depth of the fine-tuned model: ``upsample`` (training-resolution inverse
+    depth, bilinear), ``ratio`` (full-resolution prior x upsampled z / z_prior) or ``network`` (the
+    net again at about the frame's size, affine refitted per frame). Measured on HoloLens (540x360
+    from 64x128, lr 1e-4; AbsRel / delta1 / temporal): upsample 0.156 / 0.753 / 0.024, ratio 0.162 /
+    0.741 / 0.028, network 0.232 / 0.574 / 0.085 (PyDNet at another input size is another predictor,
+    and it is not what was trained); the same order in every run."""
+
     # --- scene-flow MLP (reference architecture; do not change without a measurement)
     mlp_width: int = 256
     mlp_layers: int = 4
@@ -188,6 +231,15 @@ class TrainConfig:
             raise InputError(f"TrainConfig.dynamic_sample_fraction must be in [0, 1], "
                              f"got {self.dynamic_sample_fraction}")
 
+        if self.depth_model not in DEPTH_MODELS:
+            raise InputError(f"TrainConfig.depth_model must be one of {DEPTH_MODELS}, got {self.depth_model!r}")
+        if self.finetune_full_res not in ("upsample", "ratio", "network"):
+            raise InputError(f"TrainConfig.finetune_full_res must be 'upsample', 'ratio' or 'network', "
+                             f"got {self.finetune_full_res!r}")
+        if self.finetune_long_side < 16 or not (self.finetune_lr >= 0 and self.finetune_affine_lr >= 0):
+            raise InputError(f"TrainConfig needs finetune_long_side >= 16 and learning rates >= 0, got "
+                             f"{self.finetune_long_side}, {self.finetune_lr}, {self.finetune_affine_lr}")
+
     @property
     def total_steps(self) -> int:
         return self.warmup_steps + self.joint_steps
@@ -195,6 +247,16 @@ class TrainConfig:
     def prior_terms(self, backend: str) -> PriorTerms:
         """The prior terms for a prior made by ``backend`` (``geometric`` or a learned network)."""
         return self.geometric_prior if backend == "geometric" else self.learned_prior
+
+    def depth_model_for(self, backend: str, weights: str | None) -> str:
+        """``"residual"`` or ``"finetune"`` for a prior made by ``backend`` whose network weights are
+        ``weights`` (a path, or None). InputError when ``finetune`` is asked for without weights."""
+        if self.depth_model == "auto":
+            return "finetune" if backend in FINETUNABLE_BACKENDS and weights is not None else "residual"
+        if self.depth_model == "finetune" and weights is None:
+            raise InputError("depth_model 'finetune' needs the prior network's weights (TrainInputs.prior_weights; "
+                             "the pipeline passes them with --prior pydnet)")
+        return self.depth_model
 
     def replace(self, **changes) -> "TrainConfig":
         """A copy with some fields changed (configs are never mutated)."""

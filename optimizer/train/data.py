@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -31,6 +32,8 @@ class TrainInputs:
     - ``prior_confidence`` (T, H, W) float32 in [0, 1], or None
     - ``prior_backend``: what made the prior (``geometric`` or a learned network's name); it picks
       :meth:`TrainConfig.prior_terms`
+    - ``prior_weights``: path of the prior network's weights (e.g. the PyDNet ``.tflite``), or None;
+      with them training can fine-tune that network (:meth:`TrainConfig.depth_model_for`)
     """
 
     rgb: np.ndarray
@@ -41,6 +44,7 @@ class TrainInputs:
     dynamic_mask: np.ndarray | None = None
     prior_confidence: np.ndarray | None = None
     prior_backend: str = "geometric"
+    prior_weights: str | None = None
 
     @property
     def num_frames(self) -> int:
@@ -69,6 +73,8 @@ class TrainInputs:
             a = getattr(self, name)
             if a is not None and np.shape(a) != (T, H, W):
                 raise ShapeError(f"{name} must be ({T}, {H}, {W}) or None, got {np.shape(a)}")
+        if self.prior_weights is not None and not Path(self.prior_weights).expanduser().is_file():
+            raise InputError(f"prior_weights {self.prior_weights} is not a file (the prior network's weights)")
         if not isinstance(self.flows, dict) or not self.flows:
             raise InputError("flows must be a non-empty dict (i, j) -> (flow (H, W, 2), valid (H, W))")
         for (i, j), fv in self.flows.items():
@@ -86,6 +92,8 @@ class TrainInputs:
         h = zlib.crc32(np.ascontiguousarray(self.rgb[:, ::7, ::7]).tobytes(), h)
         h = zlib.crc32(repr(sorted(self.flows)).encode(), h)
         h = zlib.crc32(self.prior_backend.encode(), h)
+        if self.prior_weights is not None:  # the weights' content, not their path
+            h = zlib.crc32(Path(self.prior_weights).expanduser().read_bytes(), h)
         return f"{h:08x}-{self.rgb.shape}"
 
 

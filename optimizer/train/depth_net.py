@@ -13,12 +13,16 @@ resolution; at the end its residual is upsampled and applied to the full-resolut
 prior's fine, distant detail survives (the reference re-predicts depth from the image and blurs it,
 upstream issue #1).
 
+:class:`~vid3d.optimizer.train.finetune.FinetunedDepthModel` is the alternative: the prior network
+itself (PyDNet) fine-tuned, as the reference does with MiDaS (``TrainConfig.depth_model``).
+
 :class:`PretrainedDepthWrapper` wraps a learned monocular network (e.g. MiDaS) when its weights
 exist: BatchNorm stays in eval mode while the weights train (reference behaviour).
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -103,6 +107,25 @@ class ResidualDepthModel(nn.Module):
         """``(log z (B, h, w), r (B, h, w))`` for frame indices ``frames (B,)`` at training resolution."""
         r = self.residual(rgb, log_prior)[:, 0]
         return log_prior[:, 0] + self.frame_offset(frames, tuple(log_prior.shape[-2:])) + r, r
+
+    def log_depth_frozen(self, frames: torch.Tensor, rgb: torch.Tensor, log_prior: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """As :meth:`log_depth` with the UNet frozen (warm-up): gradients reach only ``s_i`` and ``g_i``."""
+        with torch.no_grad():
+            r = self.residual(rgb, log_prior)[:, 0]
+        return log_prior[:, 0] + self.frame_offset(frames, tuple(log_prior.shape[-2:])) + r, r
+
+    def param_groups(self, cfg) -> list[dict]:
+        """Adam groups: the UNet (``cfg.depth_lr``), the per-frame scales and grids (``cfg.scale_lr``)."""
+        return [{"params": self.unet.parameters(), "lr": cfg.depth_lr},
+                {"params": [self.log_scale, self.log_grid], "lr": cfg.scale_lr}]
+
+    def mean_log_offset(self, r: torch.Tensor) -> torch.Tensor:
+        """The clip's mean log-depth offset ``mean_i s_i + mean g`` (the scale anchor; ``r`` unused)."""
+        return self.log_scale.mean() + self.log_grid.mean()
+
+    def frame_scales(self) -> np.ndarray:
+        """``(T,)`` per-frame depth scales e^s_i."""
+        return np.exp(self.log_scale.detach().cpu().numpy())
 
     @torch.no_grad()
     def full_resolution_depth(self, frame: int, rgb: torch.Tensor, log_prior: torch.Tensor,

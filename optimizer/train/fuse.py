@@ -1,8 +1,9 @@
 """Final outputs after training: full-resolution depth, confidence and one-step scene flow per frame.
 
 - depth_i = prior_i (full res) * exp(s_i + g_i + upsampled residual r_i): the prior's fine detail is
-  kept; then static pixels are averaged with their neighbours' depth re-projected by the poses
-  (:mod:`.multiview`, weighted by the prior's confidence);
+  kept (the fine-tuned prior network instead: ``TrainConfig.finetune_full_res``); then static pixels
+  are averaged with their neighbours' depth re-projected by the poses (:mod:`.multiview`, weighted
+  by the prior's confidence);
 - confidence_i(x): mean over neighbours j = i +- g (g in ``confidence_gaps``, flow present) of
   ``valid * exp(-e_px / confidence_px) * exp(-e_rel / confidence_rel)``, where e_px is the
   reprojection error of the (moved) point against the optical flow and e_rel the relative depth
@@ -24,7 +25,7 @@ from vid3d.optimizer.train import losses as L
 from vid3d.optimizer.train.config import TrainConfig
 from vid3d.optimizer.train.data import Flows
 from vid3d.optimizer.train.prepare import PreparedClip, resize_bilinear
-from vid3d.optimizer.train.depth_net import ResidualDepthModel
+from vid3d.optimizer.train.finetune import DepthModel
 from vid3d.optimizer.train.multiview import multiview_fuse
 from vid3d.optimizer.train.scene_flow import SceneFlowField
 
@@ -54,7 +55,7 @@ def _chunked_sf(sf: SceneFlowField, X: torch.Tensor, t: float) -> torch.Tensor:
     return torch.cat(out) if out else X.clone()
 
 
-def low_res_depth(depth: ResidualDepthModel, clip: PreparedClip) -> torch.Tensor:
+def low_res_depth(depth: DepthModel, clip: PreparedClip) -> torch.Tensor:
     """Depth ``(T, h, w)`` at training resolution (no grad)."""
     T = clip.rgb.shape[0]
     out = []
@@ -110,7 +111,7 @@ def agreement_confidence(z: torch.Tensor, sf: SceneFlowField, clip: PreparedClip
     return conf.reshape(T, h, w).clamp(0, 1)
 
 
-def fuse_outputs(depth: ResidualDepthModel, sf: SceneFlowField, clip: PreparedClip, cfg: TrainConfig,
+def fuse_outputs(depth: DepthModel, sf: SceneFlowField, clip: PreparedClip, cfg: TrainConfig,
                  flows: Flows, *, prior_confidence: np.ndarray | None = None,
                  dynamic: np.ndarray | None = None) -> Fused:
     """Full-resolution depth, confidence and one-step scene flow of every frame (see module doc).

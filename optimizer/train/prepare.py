@@ -35,7 +35,8 @@ class PreparedClip:
     bool | None; dynamic_band (T, h, w) bool | None: dynamic grown by the dilation; K (3, 3) at
     (h, w); T_world_camera (T, 4, 4); pairs list[(i, j)];
     flow (P, h, w, 2), valid (P, h, w) bool per pair; d_ref median prior depth; centre (3,),
-    extent: the MLP's box; px_per_unit = fx / d_ref.
+    extent: the MLP's box; px_per_unit = fx / d_ref; rgb_full (T, H, W, 3) uint8 (the inputs' frames,
+    not copied); prior_net: the prior network to fine-tune (``TrainConfig.depth_model`` finetune), or None.
     """
 
     rgb: torch.Tensor
@@ -59,6 +60,8 @@ class PreparedClip:
     prior_full: np.ndarray
     K_full: np.ndarray
     invalid_prior_fraction: float
+    rgb_full: np.ndarray | None = None
+    prior_net: torch.nn.Module | None = None
 
 
 def fill_prior(prior: np.ndarray) -> tuple[np.ndarray, float]:
@@ -72,15 +75,18 @@ def fill_prior(prior: np.ndarray) -> tuple[np.ndarray, float]:
 
 
 def prepare_clip(inputs: TrainInputs, pairs: list[tuple[int, int]], long_side: int,
-                 device: torch.device, *, dilate_dynamic_px: int = 0) -> PreparedClip:
-    """Resize everything to training resolution and move it to ``device``.
+                 device: torch.device, *, dilate_dynamic_px: int = 0, multiple: int = 8,
+                 prior_net: torch.nn.Module | None = None) -> PreparedClip:
+    """Resize everything to training resolution (sides multiples of ``multiple``) and move it to ``device``.
+
+    ``prior_net``: the prior network the trainer fine-tunes (moved to ``device``), or None.
 
     ``dynamic_band`` is the dynamic mask grown by ``dilate_dynamic_px`` training pixels: flow along
     a moving object's outline mixes object and background motion, so depth there is treated like the
     mover's (``TrainConfig.dynamic_depth_grad``); the static scene-flow term keeps the plain mask.
     """
     T, H, W = inputs.rgb.shape[:3]
-    h, w = train_size(H, W, long_side)
+    h, w = train_size(H, W, long_side, multiple)
     sx, sy = w / W, h / H
     prior_full, bad_share = fill_prior(inputs.prior_depth)
     rgb = torch.from_numpy(np.ascontiguousarray(inputs.rgb)).permute(0, 3, 1, 2).float() / 255.0
@@ -133,5 +139,6 @@ def prepare_clip(inputs: TrainInputs, pairs: list[tuple[int, int]], long_side: i
         dynamic_np=dyn_np, d_ref=d_ref, centre=torch.from_numpy(centre).float().to(device),
         extent=extent, px_per_unit=float(K[0, 0]) / d_ref, size=(h, w), full_size=(H, W),
         prior_full=prior_full, K_full=np.asarray(inputs.K, dtype=np.float64),
-        invalid_prior_fraction=bad_share,
+        invalid_prior_fraction=bad_share, rgb_full=inputs.rgb,
+        prior_net=None if prior_net is None else prior_net.to(device),
     )

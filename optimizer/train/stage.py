@@ -3,7 +3,10 @@
 Trains the clip's depth and scene flow (:class:`.trainer.Trainer`), then fuses full-resolution
 outputs (:func:`.fuse.fuse_outputs`). Checkpoints go to ``checkpoint_dir/train_state.pt``
 atomically (:func:`vid3d.formats.atomic.atomic_file`), every ``checkpoint_every`` steps and on
-Ctrl-C; ``resume=True`` continues from the step stored there.
+Ctrl-C; ``resume=True`` continues from the step stored there. The depth model is chosen by
+:meth:`TrainConfig.depth_model_for` (the residual model, or the prior network fine-tuned at
+``finetune_long_side``); the checkpoint holds its weights, and the fingerprint that guards resume
+covers the prior network's weights file.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from vid3d.formats.errors import InputError
 from vid3d.optimizer.train.config import TrainConfig
 from vid3d.optimizer.train.data import TrainInputs, TrainResult
 from vid3d.optimizer.train.prepare import prepare_clip
+from vid3d.optimizer.train.finetune import load_prior_net
 from vid3d.optimizer.train.fuse import fuse_outputs
 from vid3d.optimizer.train.pairs import make_pairs
 from vid3d.optimizer.train.trainer import Trainer
@@ -72,7 +76,13 @@ def _train(inputs: TrainInputs, cfg: TrainConfig, dev: torch.device, checkpoint_
     if not pairs:
         raise InputError(f"no forward flow pair (i, i+g) with g in {cfg.gaps} among the given flows "
                          f"{sorted(inputs.flows)[:6]}...")
-    clip = prepare_clip(inputs, pairs, cfg.train_long_side, dev, dilate_dynamic_px=cfg.dynamic_dilate_px)
+    depth_model = cfg.depth_model_for(inputs.prior_backend, inputs.prior_weights)
+    if depth_model == "finetune":  # the prior network itself trains; its sides are multiples of net.multiple
+        net = load_prior_net(inputs.prior_weights)
+        clip = prepare_clip(inputs, pairs, cfg.finetune_long_side, dev, dilate_dynamic_px=cfg.dynamic_dilate_px,
+                            multiple=net.multiple, prior_net=net)
+    else:
+        clip = prepare_clip(inputs, pairs, cfg.train_long_side, dev, dilate_dynamic_px=cfg.dynamic_dilate_px)
     tr = Trainer(clip, cfg, dev, cfg.prior_terms(inputs.prior_backend))
     fingerprint = _fingerprint(inputs, cfg)
     ckpt = None
@@ -134,7 +144,8 @@ def _train(inputs: TrainInputs, cfg: TrainConfig, dev: torch.device, checkpoint_
         "d_ref": clip.d_ref, "mlp_box_extent": clip.extent,
         "invalid_prior_fraction": clip.invalid_prior_fraction,
         "flow_px_first10": _avg("flow_px", slice(0, 10)), "flow_px_last10": _avg("flow_px", slice(-10, None)),
-        "frame_scale": np.exp(tr.depth.log_scale.detach().cpu().numpy()).round(4).tolist(),
+        "depth_model": depth_model,
+        "frame_scale": tr.depth.frame_scales().round(4).tolist(),
         "mean_confidence": float(fused.confidence.mean()),
         "fusion_support_mean": fused.fusion_support,
     }

@@ -3,7 +3,8 @@
 State lives only here (models, optimizers, the loss history, checkpoints). One step:
 
 1. take ``pairs_per_step`` forward pairs (i, j = i + g) (deterministic in (seed, step));
-2. run the depth model on the frames of the batch at training resolution -> z (B, h, w);
+2. run the depth model (residual over the prior, or the fine-tuned prior network: ``make_depth_model``)
+   on the frames of the batch at training resolution -> z (B, h, w);
 3. sample pixels x of frame i (valid flow, a share on the dynamic mask), unproject X_i(x);
 4. chain the scene-flow MLP g times -> S; project into camera j -> predicted flow, z_ij;
 5. loss = flow (L2 warm-up / L1) + disparity |1/z_ij - 1/z~_j(x + f)| [+ velocity, static, residual];
@@ -27,10 +28,23 @@ from vid3d.optimizer.train import losses as L
 from vid3d.optimizer.train.config import PriorTerms, TrainConfig
 from vid3d.optimizer.train.prepare import PreparedClip
 from vid3d.optimizer.train.depth_net import ResidualDepthModel
+from vid3d.optimizer.train.finetune import DepthModel, FinetunedDepthModel
 from vid3d.optimizer.train.pairs import batch_indices, sample_pixels
 from vid3d.optimizer.train.scene_flow import SceneFlowField, SceneFlowMLP
 
 LOSS_NAMES = ("total", "flow", "disp", "velocity", "static", "residual", "anchor", "flow_px")
+
+
+
+def make_depth_model(clip: PreparedClip, cfg: TrainConfig, device: torch.device) -> DepthModel:
+    """The fine-tuned prior network when the clip carries one (``clip.prior_net``), else the residual model."""
+    T = clip.rgb.shape[0]
+    if clip.prior_net is not None:
+        return FinetunedDepthModel(clip.prior_net, clip.rgb, clip.log_prior, d_ref=clip.d_ref,
+                                   anchored=cfg.finetune_anchored, full_res=cfg.finetune_full_res,
+                                   rgb_full=clip.rgb_full).to(device)
+    return ResidualDepthModel(T, channels=cfg.depth_channels, max_log_residual=cfg.max_log_residual,
+                              grid=cfg.offset_grid).to(device)
 
 
 class Trainer:
@@ -40,16 +54,12 @@ class Trainer:
         self.clip, self.cfg, self.device, self.terms = clip, cfg, device, terms
         T = clip.rgb.shape[0]
         torch.manual_seed(cfg.seed)
-        self.depth = ResidualDepthModel(T, channels=cfg.depth_channels,
-                                        max_log_residual=cfg.max_log_residual,
-                                        grid=cfg.offset_grid).to(device)
+        self.depth = make_depth_model(clip, cfg, device)
         mlp = SceneFlowMLP(width=cfg.mlp_width, n_layers=cfg.mlp_layers, n_freq=cfg.n_freq,
                            sf_mag_div=cfg.sf_mag_div)
         self.sf = SceneFlowField(mlp, centre=clip.centre.cpu(), extent=clip.extent, num_frames=T).to(device)
         self.opt_mlp = torch.optim.Adam(self.sf.parameters(), lr=cfg.mlp_lr, betas=cfg.betas, foreach=True)
-        self.opt_depth = torch.optim.Adam(
-            [{"params": self.depth.unet.parameters(), "lr": cfg.depth_lr},
-             {"params": [self.depth.log_scale, self.depth.log_grid], "lr": cfg.scale_lr}], betas=cfg.betas, foreach=True)
+        self.opt_depth = torch.optim.Adam(self.depth.param_groups(cfg), betas=cfg.betas, foreach=True)
         self.step = 0
         self.history: dict[str, list[float]] = {k: [] for k in LOSS_NAMES}
         self.z_min = 1e-3 * clip.d_ref
@@ -94,10 +104,8 @@ class Trainer:
                     else contextlib.nullcontext())
         train_scale = not warm or cfg.warmup_trains_scale
         with torch.set_grad_enabled(train_scale), autocast:
-            if warm:  # the UNet is frozen in warm-up; at most the per-frame scales train
-                with torch.no_grad():
-                    r = self.depth.residual(clip.rgb[fr], clip.log_prior[fr])[:, 0]
-                log_z = clip.log_prior[fr][:, 0] + self.depth.frame_offset(fr, clip.size) + r
+            if warm:  # the depth net is frozen in warm-up; at most the per-frame scales train
+                log_z, r = self.depth.log_depth_frozen(fr, clip.rgb[fr], clip.log_prior[fr])
             else:
                 log_z, r = self.depth.log_depth(fr, clip.rgb[fr], clip.log_prior[fr])
         log_z, r = log_z.float(), r.float()
@@ -158,8 +166,7 @@ class Trainer:
         else:
             out["residual"] = zero
         if cfg.scale_anchor_weight > 0:
-            mean_offset = self.depth.log_scale.mean() + self.depth.log_grid.mean()
-            out["anchor"] = mean_offset.square()
+            out["anchor"] = self.depth.mean_log_offset(r).square()
         else:
             out["anchor"] = zero
         out["total"] = (cfg.scale_anchor_weight * out["anchor"] + cfg.flow_weight * out["flow"] + cfg.disp_weight * out["disp"]

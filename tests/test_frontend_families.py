@@ -39,7 +39,8 @@ def runs(tmp_path_factory):
             video = clip.write_video(root / f"{family}.mp4")
             out = root / f"{family}.vid3d.h5"
             cfg = OptimizeConfig.preset("standard").replace(stages="frontend")
-            cfg = cfg.replace(prior=cfg.prior.replace(backend="geometric"))
+            # one SfM thread: pycolmap is deterministic for a seed only single-threaded (2 threads: flaky)
+            cfg = cfg.replace(prior=cfg.prior.replace(backend="geometric"), sfm=cfg.sfm.replace(num_threads=1))
             run_optimize(video, out, cfg, progress=False)
             with h5py.File(out) as f:
                 decisions = json.loads(f["/meta/decisions"][()])

@@ -145,9 +145,12 @@ class TrainConfig:
     ``"auto"``: finetune when the prior was made by a network vid3d can fine-tune (``pydnet``) and
     its weights are given, else residual (:meth:`depth_model_for`). Measured on HoloLens (16 frames
     540x360, GT poses, DIS flow, PyDNet prior aligned at 300 GT-depth points per frame; standard
-    preset with 60 + 240 steps; static AbsRel / delta1 after one median scale / temporal
-    disagreement): prior 0.192 / 0.714 / 0.090, residual 0.229 / 0.482 / 0.016, finetune (64x128)
-    0.156 / 0.753 / 0.024; the reference's unanchored form 0.329 / 0.350 / 0.003."""
+    preset; static AbsRel / delta1 after one median scale / temporal disagreement): prior 0.192 /
+    0.714 / 0.090; standard budget (300 + 1200 steps): residual 0.222 / 0.541 / 0.012, finetune
+    (64x128) 0.138 / 0.787 / 0.016; 60 + 240 steps: residual 0.229 / 0.482 / 0.016, finetune 0.156 /
+    0.753 / 0.024, the reference's unanchored form 0.329 / 0.350 / 0.003: under a learned prior's
+    weak pull (``learned_prior``) the residual net gains consistency and loses accuracy, the
+    fine-tuned network gains both."""
     finetune_lr: float = 1e-4
     """Adam learning rate of the fine-tuned prior network's weights (reference: 1e-6 for MiDaS, a
     net 40x larger). Measured (HoloLens 16 frames, 300 steps, 64x128, static AbsRel / delta1 /
@@ -160,8 +163,9 @@ class TrainConfig:
     network's multiple (64 for PyDNet v2): 16:9 and 3:2 clips train at 64x128, with 192 at 128x192.
     Measured: 192 is more accurate (HoloLens, 300 steps: AbsRel 0.130, delta1 0.822, temporal 0.030
     against 0.156 / 0.753 / 0.024) but a 60-frame 320x180 clip at the standard preset is estimated
-    at 20.8 min end to end on the 2-core CPU (joint step 0.76 s, fuse 150 s) against 13.6 min at
-    128 (0.47 s, 67 s); the ``best`` preset uses 192."""
+    at about 21 min end to end on the 2-core CPU (joint step 0.76 s, fuse 150 s; front-end stages
+    100-115 s) against 13.3-13.6 min at 128 (joint step 0.47 s, warm-up 0.22 s, fuse 67 s); the
+    ``best`` preset uses 192."""
     finetune_anchored: bool = True
     """Fine-tuned depth = prior * (network depth / initial network depth), so step 0 is the prior
     exactly at any training resolution; False = the network's depth itself (the reference's form;

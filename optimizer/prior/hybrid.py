@@ -25,7 +25,8 @@ from .align import Alignment, fit_scale_shift_disparity
 
 MAX_SAMPLES = 20000  # per frame, for the dense fit
 MIN_SAMPLES = 50  # fewer confident pixels than this: the frame falls back on the sparse fit
-ALIGN_GAPS = (1, 2, 4)  # flow gaps a frame is aligned through (to frames already aligned)
+ALIGN_GAPS = (1, 2, 4)
+MAX_RATIO = 3.0  # bound of the per-pixel scale field of :func:`local_scale`  # flow gaps a frame is aligned through (to frames already aligned)
 
 
 def disparity_to_depth(disp: np.ndarray, a: Alignment) -> np.ndarray:
@@ -191,6 +192,8 @@ def local_scale(geometric: np.ndarray, confidence: np.ndarray, learned: np.ndarr
         field = fill_depth(torch.from_numpy(ratio).to(device), torch.from_numpy(known.astype(np.float32)).to(device),
                            torch.from_numpy(rgb[t].astype(np.float32)).to(device), sigma_color=sigma_color,
                            iterations=iterations).cpu().numpy()
-        corrected = learned[t] * field
+        # the filled ratio is a smooth correction, never a new depth: far from the confident pixels
+        # pull-push can drive it towards 0 or infinity, so it is bounded
+        corrected = learned[t] * np.clip(field, 1.0 / MAX_RATIO, MAX_RATIO)
         out[t] = corrected if moving is None else np.where(moving[t], learned[t], corrected)
     return out

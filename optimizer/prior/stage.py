@@ -209,6 +209,7 @@ def _learned(name, rgb, poses, sweep, config, masks, flows, report, device: str)
             depth = local_scale(depth_g, conf_g, depth, rgb, min_confidence=config.min_confidence, moving=masks,
                                 sigma_color=config.fill_sigma_color, iterations=config.fill_iterations, device=device)
             depth, conf = combine(depth_g, conf_g, depth, min_confidence=config.min_confidence, moving=masks)
+            depth = np.clip(depth, sweep[2] / config.depth_margin, sweep[3] * config.depth_margin)
             report["hybrid_geometric_fraction"] = float((conf_g >= config.min_confidence).mean())
             return depth, conf
     elif flows is not None:

@@ -80,18 +80,6 @@ def align_to_dense(disp: np.ndarray, depth: np.ndarray, confidence: np.ndarray, 
     return out, fits, how
 
 
-def _bilinear(img: np.ndarray, uv: np.ndarray) -> np.ndarray:
-    """Values of img (H, W) at pixel positions uv (N, 2) (pixel centres at +0.5), clamped at the border."""
-    H, W = img.shape
-    x = np.clip(uv[:, 0] - 0.5, 0, W - 1)
-    y = np.clip(uv[:, 1] - 0.5, 0, H - 1)
-    x0 = np.minimum(np.floor(x).astype(int), W - 2) if W > 1 else np.zeros(len(x), int)
-    y0 = np.minimum(np.floor(y).astype(int), H - 2) if H > 1 else np.zeros(len(y), int)
-    ax, ay = x - x0, y - y0
-    x1, y1 = np.minimum(x0 + 1, W - 1), np.minimum(y0 + 1, H - 1)
-    return ((1 - ay) * ((1 - ax) * img[y0, x0] + ax * img[y0, x1]) + ay * ((1 - ax) * img[y1, x0] + ax * img[y1, x1]))
-
-
 def align_through_flow(disp: np.ndarray, flows, *, moving: np.ndarray | None = None,
                        gaps: tuple[int, ...] = ALIGN_GAPS) -> tuple[np.ndarray, list[Alignment], list[int]]:
     """One consistent scale for a clip without geometric depth (see module docstring).
@@ -105,9 +93,10 @@ def align_through_flow(disp: np.ndarray, flows, *, moving: np.ndarray | None = N
         flow correspondences each frame was fitted on (frames without any keep the previous frame's
         alignment).
     """
+    from vid3d.optimizer.flow import warp_bilinear
+
     T, H, W = disp.shape
     rng = np.random.default_rng(0)
-    uv = np.stack(np.meshgrid(np.arange(W) + 0.5, np.arange(H) + 0.5), -1).reshape(-1, 2)
     out = np.empty(disp.shape, np.float32)
     med = float(np.median(disp[0][disp[0] > 0])) if np.any(disp[0] > 0) else 1.0
     fits = [Alignment(1.0 / med, 0.0, 0, 0.0)]
@@ -129,10 +118,9 @@ def align_through_flow(disp: np.ndarray, flows, *, moving: np.ndarray | None = N
             idx = _subsample(sel.ravel(), rng)
             if len(idx) == 0:
                 continue
-            target = uv[idx] + f.reshape(-1, 2)[idx]
-            z_i = _bilinear(out[i], target)
+            z_i = warp_bilinear(out[i], f).ravel()[idx]  # frame i's aligned depth at x + f
             if moving is not None:
-                still = _bilinear(moving[i].astype(np.float32), target) < 0.5
+                still = warp_bilinear(moving[i].astype(np.float32), f).ravel()[idx] < 0.5
                 idx, z_i = idx[still], z_i[still]
             d_src.append(disp[j].ravel()[idx])
             z_tgt.append(z_i)

@@ -180,3 +180,27 @@ def test_textureless_pixels_get_their_score_from_the_textured_ones_around_them()
     assert s[:, 5:25].min() > 1.0 and s[:, 36:].max() == 0.0
     t = textured(img[None], 1.0)[0]
     assert t[:, 5:25].all() and not t[:, 36:].any()
+
+
+def test_unknown_regions_are_judged_by_their_rim():
+    """A blank area ringed by static pixels with a few spurious scores stays static; a blank interior
+    ringed by moving edges is filled as moving; the rim means match the slow twin."""
+    from vid3d.optimizer.masks.vote import fill_missing, region_rim_means, region_rim_means_reference
+
+    score = np.zeros((40, 60))
+    score[5:35, 5:30] = np.nan  # a blank wall
+    score[5:35, 4] = 1.0  # a flow error along one of its edges: 30 of its ~110 rim pixels
+    score[10:20, 40:52] = 1.0  # a mover...
+    score[12:18, 42:50] = np.nan  # ...with a blank interior
+    filled = fill_missing(score, 0.4)
+    assert np.isfinite(filled).all()
+    assert filled[5:35, 8:30].max() < 0.4  # the wall: static, also next to the flagged edge
+    assert filled[12:18, 42:50].min() >= 0.4  # the interior: moving
+    labels, means = region_rim_means(score)
+    labels_ref, means_ref = region_rim_means_reference(score)
+    assert np.array_equal(labels > 0, labels_ref > 0) and labels.max() == labels_ref.max() == 2
+    for lab in (1, 2):  # same regions (labels may be numbered alike), same rim means
+        ref = labels_ref[labels == lab][0]
+        assert means[lab] == pytest.approx(means_ref[ref])
+    wall = labels[20, 20]
+    assert means[wall] == pytest.approx(30 / 114)  # rim: 32 x 27 - 30 x 25 pixels, 30 of them at 1

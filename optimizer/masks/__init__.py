@@ -34,9 +34,9 @@ from .reprojection import (
 from .stage import run
 from .segmenter import learned_segmenter
 from .user import load_user_masks
-from .vote import adaptive_threshold, clean_mask, decide_masks, fill_missing, temporal_smooth, vote_scores
+from .vote import adaptive_threshold, clean_mask, decide_masks, fill_local, fill_missing, temporal_smooth, vote_scores
 
 __all__ = ["MaskConfig", "MaskResult", "adaptive_threshold", "clean_mask", "decide_masks", "epipolar_residual",
-           "fill_missing", "learned_segmenter", "load_user_masks", "motion_masks_epipolar",
+           "fill_local", "fill_missing", "learned_segmenter", "load_user_masks", "motion_masks_epipolar",
            "motion_masks_reprojection", "reprojection_residuals", "reprojection_residuals_reference", "run",
            "sampson_distance", "temporal_smooth", "triangulate_inverse_depth", "vote_scores"]

@@ -24,7 +24,8 @@ class MaskConfig:
         min_texture: pixels whose image structure (:func:`.texture.structure`, grey levels per pixel)
             is below this have no flow residual after poses: their moving score is filled in from the
             textured pixels around them (blank walls and sky are not "moving"). 0 = off.
-        vote: fraction of a pixel's valid pairs that must call it moving.
+        vote: fraction of a pixel's valid pairs that must call it moving (0.4: on HoloLens, a static
+            real clip, 0.3 flags 5.7 % of the pixels and 0.4 1.9 %; synthetic movers' IoU 0.77 -> 0.73).
         temporal_radius: frames on each side averaged (after flow warping) into a frame's score.
         min_area_fraction: connected moving regions smaller than this fraction of the image are dropped.
         max_points: correspondences sampled per pair for the RANSAC fits.
@@ -39,7 +40,7 @@ class MaskConfig:
     k_sigma: float = 3.0
     floor_px: float = 1.0
     min_texture: float = 1.0
-    vote: float = 0.3
+    vote: float = 0.4
     temporal_radius: int = 1
     min_area_fraction: float = 0.002
     max_points: int = 1500

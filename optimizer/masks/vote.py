@@ -35,7 +35,7 @@ def vote_scores(residuals_by_frame: list[list[np.ndarray]], config: MaskConfig) 
     return np.stack(scores)
 
 
-def fill_missing(score: np.ndarray) -> np.ndarray:
+def fill_local(score: np.ndarray) -> np.ndarray:
     """Fill NaNs of a score map ``(H, W)`` by normalised convolution at growing scales: ``(H, W)``."""
     import cv2
 
@@ -56,6 +56,84 @@ def fill_missing(score: np.ndarray) -> np.ndarray:
         miss = miss & ~hit
         k = 2 * k + 1
     out[miss] = 0.0
+    return out
+
+
+def region_rim_means(score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The unknown regions of a score map ``(H, W)`` (8-connected NaN pixels) and the mean score of
+    each one's rim (the known pixels 8-adjacent to it): ``(labels (H, W) int, 0 = known; means (n,))``.
+
+    A rim pixel touching two regions counts for the one with the larger label.
+    """
+    import cv2
+
+    miss = ~np.isfinite(score)
+    n, labels = cv2.connectedComponents(miss.astype(np.uint8), connectivity=8)
+    kernel = np.ones((3, 3), np.uint8)
+    rim = cv2.dilate(miss.astype(np.uint8), kernel).astype(bool) & ~miss
+    owner = cv2.dilate(labels.astype(np.float32), kernel).astype(np.int64)  # exact for labels < 2**24
+    sums = np.bincount(owner[rim], weights=score[rim], minlength=n)
+    counts = np.bincount(owner[rim], minlength=n)
+    means = np.where(counts > 0, sums / np.maximum(counts, 1), 0.0)
+    means[0] = np.nan
+    return labels, means
+
+
+def region_rim_means_reference(score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Slow twin of :func:`region_rim_means`: flood fill and explicit neighbour loops."""
+    H, W = score.shape
+    miss = ~np.isfinite(score)
+    labels = np.zeros((H, W), np.int64)
+    n = 1
+    for y in range(H):
+        for x in range(W):
+            if miss[y, x] and labels[y, x] == 0:
+                stack = [(y, x)]
+                labels[y, x] = n
+                while stack:
+                    cy, cx = stack.pop()
+                    for dy in (-1, 0, 1):
+                        for dx in (-1, 0, 1):
+                            yy, xx = cy + dy, cx + dx
+                            if 0 <= yy < H and 0 <= xx < W and miss[yy, xx] and labels[yy, xx] == 0:
+                                labels[yy, xx] = n
+                                stack.append((yy, xx))
+                n += 1
+    sums, counts = np.zeros(n), np.zeros(n)
+    for y in range(H):
+        for x in range(W):
+            if miss[y, x]:
+                continue
+            near = [labels[yy, xx] for yy in range(max(0, y - 1), min(H, y + 2))
+                    for xx in range(max(0, x - 1), min(W, x + 2)) if miss[yy, xx]]
+            if near:
+                sums[max(near)] += score[y, x]
+                counts[max(near)] += 1
+    means = np.where(counts > 0, sums / np.maximum(counts, 1), 0.0)
+    means[0] = np.nan
+    return labels, means
+
+
+def fill_missing(score: np.ndarray, vote: float) -> np.ndarray:
+    """Fill the unknown (NaN) pixels of a score map ``(H, W)``: ``(H, W)``.
+
+    Each unknown region (a textureless area, pixels without valid flow) is judged by its rim: if the
+    mean score of the known pixels around it reaches ``vote`` (a mover's textureless interior,
+    ringed by its moving edges), its pixels take the scores around them (:func:`fill_local`);
+    otherwise (a blank wall with a few flow errors on its edges) they take the rim's mean, which is
+    below the vote: static. Without the rim test, the few spurious scores on the edges of large
+    blank areas spread into them (21 % of a static HoloLens clip flagged; 1.9 % with it).
+    """
+    miss = ~np.isfinite(score)
+    if not miss.any():
+        return score.copy()
+    if miss.all():
+        return np.zeros_like(score)
+    labels, means = region_rim_means(score)
+    local = fill_local(score)
+    rim = means[labels]
+    out = score.copy()
+    out[miss] = np.where(rim[miss] >= vote, local[miss], rim[miss])
     return out
 
 
@@ -113,7 +191,7 @@ def clean_mask(mask: np.ndarray, *, min_area_fraction: float) -> np.ndarray:
 def decide_masks(residuals_by_frame: list[list[np.ndarray]], flow_lookup, config: MaskConfig) -> np.ndarray:
     """Residual maps per frame -> motion masks ``(T, H, W)`` bool (vote, fill, smooth, threshold, clean)."""
     scores = vote_scores(residuals_by_frame, config)
-    scores = np.stack([fill_missing(s) for s in scores])
+    scores = np.stack([fill_missing(s, config.vote) for s in scores])
     scores = temporal_smooth(scores, flow_lookup, config.temporal_radius)
     return np.stack([clean_mask(s > config.vote, min_area_fraction=config.min_area_fraction) for s in scores])
 

@@ -26,6 +26,8 @@ class MaskConfig:
             textured pixels around them (blank walls and sky are not "moving"). 0 = off.
         vote: fraction of a pixel's valid pairs that must call it moving (0.4: on HoloLens, a static
             real clip, 0.3 flags 5.7 % of the pixels and 0.4 1.9 %; synthetic movers' IoU 0.77 -> 0.73).
+        prepose_vote: the vote of the masks before poses (lower: they only keep SfM features off movers,
+            recall matters more than precision).
         temporal_radius: frames on each side averaged (after flow warping) into a frame's score.
         min_area_fraction: connected moving regions smaller than this fraction of the image are dropped.
         max_points: correspondences sampled per pair for the RANSAC fits.
@@ -41,6 +43,7 @@ class MaskConfig:
     floor_px: float = 1.0
     min_texture: float = 1.0
     vote: float = 0.4
+    prepose_vote: float = 0.3
     temporal_radius: int = 1
     min_area_fraction: float = 0.002
     max_points: int = 1500
@@ -52,8 +55,8 @@ class MaskConfig:
     def __post_init__(self) -> None:
         if not self.k_sigma > 0 or not self.floor_px > 0:
             raise InputError(f"MaskConfig: k_sigma and floor_px must be > 0, got {self.k_sigma}, {self.floor_px}")
-        if not 0 < self.vote < 1:
-            raise InputError(f"MaskConfig.vote must be in (0, 1), got {self.vote}")
+        if not (0 < self.vote < 1 and 0 < self.prepose_vote < 1):
+            raise InputError(f"MaskConfig.vote and prepose_vote must be in (0, 1), got {self.vote}, {self.prepose_vote}")
         if self.segmenter not in ("none", "auto"):
             raise InputError(f"MaskConfig.segmenter must be 'none' or 'auto', got {self.segmenter!r}")
 

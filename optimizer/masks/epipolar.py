@@ -83,7 +83,7 @@ def motion_masks_epipolar(flows, config: MaskConfig = MaskConfig(), *, dilate: b
         r, model = epipolar_residual(flows.flow[k], flows.valid[k], max_points=config.max_points, seed=config.seed + k)
         models[model] += 1
         per_frame[int(i)].append(r)
-    masks = decide_masks(per_frame, pair_lookup(flows), config)
+    masks = decide_masks(per_frame, pair_lookup(flows), config.replace(vote=config.prepose_vote))
     if dilate and config.prepose_dilate_fraction > 0:
         r = max(1, int(round(config.prepose_dilate_fraction * np.hypot(H, W))))
         kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))

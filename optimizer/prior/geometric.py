@@ -93,6 +93,34 @@ def warp_grid(K: torch.Tensor, T_src_ref: torch.Tensor, inv_depths: torch.Tensor
     return grid, hz / q
 
 
+def warp_grid_fast(K: torch.Tensor, T_src_ref: torch.Tensor, inv_depths: torch.Tensor, H: int, W: int
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`warp_grid` in fewer passes over the (D, H, W) volume (its fast twin).
+
+    The normalisation ``u * 2 / W - 1`` is folded into the per-pixel and per-plane coefficients
+    (``u_n = (A_0 2/W - A_2 + q (b_0 2/W - b_2)) / h_z``) and both coordinates are written straight
+    into the grid. Returns ``(grid (D, H, W, 2), h_z (D, H, W))`` with ``h_z = z_src * q`` (> 0 in front
+    of the source camera).
+    """
+    uv = pixel_grid(H, W, like=inv_depths).to(K.dtype)
+    rays = torch.cat([uv, torch.ones_like(uv[..., :1])], -1) @ torch.linalg.inv(K).T  # (H, W, 3)
+    A = rays @ (K @ T_src_ref[:3, :3]).T  # (H, W, 3)
+    b = K @ T_src_ref[:3, 3]
+    dt = inv_depths.dtype
+    a_u = (A[..., 0] * (2.0 / W) - A[..., 2]).to(dt)
+    a_v = (A[..., 1] * (2.0 / H) - A[..., 2]).to(dt)
+    b_u = float(b[0] * (2.0 / W) - b[2])
+    b_v = float(b[1] * (2.0 / H) - b[2])
+    q = inv_depths[:, None, None]
+    hz = torch.add(A[..., 2].to(dt)[None], q, alpha=float(b[2]))  # (D, H, W)
+    inv_hz = hz.clamp(min=1e-9).reciprocal_()
+    D = len(inv_depths)
+    grid = torch.empty(D, H, W, 2, dtype=dt, device=inv_depths.device)
+    torch.mul(torch.add(a_u[None], q, alpha=b_u), inv_hz, out=grid[..., 0])
+    torch.mul(torch.add(a_v[None], q, alpha=b_v), inv_hz, out=grid[..., 1])
+    return grid, hz
+
+
 def zncc_cost(ref: torch.Tensor, warped: torch.Tensor, r: int) -> torch.Tensor:
     """1 - ZNCC over (2r+1)^2 windows: ref (1, 1, H, W), warped (D, 1, H, W) -> (D, H, W) in [0, 2]."""
     mr = _box(ref, r)
@@ -124,12 +152,84 @@ def nzncc_cost(ref_n: torch.Tensor, warped_n: torch.Tensor, r: int) -> torch.Ten
     normalised once, before warping), so each plane needs one product and one box filter instead of
     five. Equals ZNCC when the warp is locally a translation. Returns (D, H, W) in [0, 2].
     """
-    return (1 - _box(ref_n * warped_n, r).clamp(-1, 1))[:, 0]
+    return _box(ref_n * warped_n, r).clamp_(-1, 1).neg_().add_(1)[:, 0]
 
 
 def sweep_frame(gray: torch.Tensor, t: int, sources: list[int], T_world_camera: torch.Tensor, K: torch.Tensor,
                 inv_depths: torch.Tensor, config: PriorConfig) -> tuple[torch.Tensor, torch.Tensor]:
     """Plane-sweep depth and photometric confidence of frame t.
+
+    Each source's cost volume is folded into a running set of the ``top_k`` smallest costs as it is
+    made (no stack of all of them, no ``topk``), and the warp grid comes from :func:`warp_grid_fast`;
+    :func:`sweep_frame_reference` is the plain version (same result to float rounding).
+
+    Args:
+        gray: (T, H, W) float32 intensities (any offset, range 1); T_world_camera (T, 4, 4); K (3, 3);
+        inv_depths: (D,) increasing inverse-depth hypotheses.
+    Returns:
+        (depth (H, W) float32, confidence (H, W) float32 in [0, 1]).
+    """
+    _, H, W = gray.shape
+    D = len(inv_depths)
+    r = config.patch_radius
+    ref = gray[t][None, None]
+    mr = _box(ref, r)
+    vr = (_box(ref * ref, r) - mr * mr).clamp(min=0)
+    ref_n = (ref - mr) / torch.sqrt(vr + 1e-4)
+    k = min(config.top_k, len(sources))
+    smallest = [torch.full((D, H, W), float("inf"), dtype=gray.dtype, device=gray.device) for _ in range(k)]
+    for s in sources:
+        T_src_ref = torch.linalg.inv(T_world_camera[s]) @ T_world_camera[t]
+        grid, hz = warp_grid_fast(K, T_src_ref, inv_depths, H, W)
+        if config.exact_zncc:
+            src = gray[s][None, None].expand(D, 1, H, W)
+            warped = F.grid_sample(src, grid, mode="bilinear", padding_mode="border", align_corners=False)
+            c = zncc_cost_with_ref_stats(mr, vr, ref, warped, r)
+        else:
+            src_n = local_normalize(gray[s][None, None], r).expand(D, 1, H, W)
+            warped = F.grid_sample(src_n, grid, mode="bilinear", padding_mode="border", align_corners=False)
+            c = nzncc_cost(ref_n, warped, r)
+        invalid = (grid.abs().amax(-1) > 1) | (hz <= 0)
+        c.masked_fill_(invalid, 2.0)
+        for i in range(k):  # insert c into the ascending k smallest
+            lo = torch.minimum(smallest[i], c)
+            c = torch.maximum(smallest[i], c)
+            smallest[i] = lo
+    cost = smallest[0] if k == 1 else torch.stack(smallest).mean(0)  # (D, H, W)
+    return _pick_depth(cost, inv_depths, vr)
+
+
+def _pick_depth(cost: torch.Tensor, inv_depths: torch.Tensor, vr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Depth (H, W) at the cost minimum (sub-plane parabola) and its confidence (H, W) from the cost
+    volume (D, H, W) and the reference's window variance (1, 1, H, W)."""
+    D = len(inv_depths)
+    best = cost.argmin(0)  # (H, W)
+    c1 = cost.gather(0, best[None])[0]
+    # sub-plane refinement: parabola through c(k-1), c(k), c(k+1)
+    km = (best - 1).clamp(min=0)
+    kp = (best + 1).clamp(max=D - 1)
+    cm = cost.gather(0, km[None])[0]
+    cp = cost.gather(0, kp[None])[0]
+    denom = cm - 2 * c1 + cp
+    delta = torch.where(denom > 1e-6, 0.5 * (cm - cp) / denom, torch.zeros_like(denom)).clamp(-0.5, 0.5)
+    step = (inv_depths[-1] - inv_depths[0]) / (D - 1)
+    inv = inv_depths[best] + delta * step
+    depth = 1.0 / inv.clamp(min=float(inv_depths[0]) * 0.5)
+
+    # distinctiveness: best cost away from the minimum (|k - best| > 2)
+    idx = torch.arange(D, device=cost.device)[:, None, None]
+    far = (idx - best[None]).abs() > 2
+    c2 = torch.where(far, cost, torch.full_like(cost, 2.0)).min(0).values
+    distinct = ((c2 - c1) / (c2 + 1e-6) / 0.08).clamp(0, 1)  # a clear minimum: >= 8% below the runner-up
+    quality = ((1.3 - c1) / 0.8).clamp(0, 1)  # 1 for ZNCC >= 0.5, 0 for ZNCC <= -0.3
+    std = vr.sqrt()[0, 0]
+    textured = (std > 2.0 / 255).float()
+    return depth, quality * distinct * textured
+
+
+def sweep_frame_reference(gray: torch.Tensor, t: int, sources: list[int], T_world_camera: torch.Tensor,
+                          K: torch.Tensor, inv_depths: torch.Tensor, config: PriorConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """Slow twin of :func:`sweep_frame`: every source's cost volume stacked, then ``topk``.
 
     Args:
         gray: (T, H, W) float32 intensities (any offset, range 1); T_world_camera (T, 4, 4); K (3, 3);
@@ -161,29 +261,7 @@ def sweep_frame(gray: torch.Tensor, t: int, sources: list[int], T_world_camera: 
     cost = torch.stack(costs)  # (S, D, H, W)
     k = min(config.top_k, len(sources))
     cost = torch.topk(cost, k, dim=0, largest=False).values.mean(0)  # (D, H, W)
-
-    best = cost.argmin(0)  # (H, W)
-    c1 = cost.gather(0, best[None])[0]
-    # sub-plane refinement: parabola through c(k-1), c(k), c(k+1)
-    km = (best - 1).clamp(min=0)
-    kp = (best + 1).clamp(max=D - 1)
-    cm = cost.gather(0, km[None])[0]
-    cp = cost.gather(0, kp[None])[0]
-    denom = cm - 2 * c1 + cp
-    delta = torch.where(denom > 1e-6, 0.5 * (cm - cp) / denom, torch.zeros_like(denom)).clamp(-0.5, 0.5)
-    step = (inv_depths[-1] - inv_depths[0]) / (D - 1)
-    inv = inv_depths[best] + delta * step
-    depth = 1.0 / inv.clamp(min=float(inv_depths[0]) * 0.5)
-
-    # distinctiveness: best cost away from the minimum (|k - best| > 2)
-    idx = torch.arange(D, device=cost.device)[:, None, None]
-    far = (idx - best[None]).abs() > 2
-    c2 = torch.where(far, cost, torch.full_like(cost, 2.0)).min(0).values
-    distinct = ((c2 - c1) / (c2 + 1e-6) / 0.08).clamp(0, 1)  # a clear minimum: >= 8% below the runner-up
-    quality = ((1.3 - c1) / 0.8).clamp(0, 1)  # 1 for ZNCC >= 0.5, 0 for ZNCC <= -0.3
-    std = vr.sqrt()[0, 0]
-    textured = (std > 2.0 / 255).float()
-    return depth, quality * distinct * textured
+    return _pick_depth(cost, inv_depths, vr)
 
 
 def multiview_agreement(depth: torch.Tensor, t: int, sources: list[int], T_world_camera: torch.Tensor,

@@ -181,14 +181,7 @@ def sweep_frame(gray: torch.Tensor, t: int, sources: list[int], T_world_camera: 
     for s in sources:
         T_src_ref = torch.linalg.inv(T_world_camera[s]) @ T_world_camera[t]
         grid, hz = warp_grid_fast(K, T_src_ref, inv_depths, H, W)
-        if config.exact_zncc:
-            src = gray[s][None, None].expand(D, 1, H, W)
-            warped = F.grid_sample(src, grid, mode="bilinear", padding_mode="border", align_corners=False)
-            c = zncc_cost_with_ref_stats(mr, vr, ref, warped, r)
-        else:
-            src_n = local_normalize(gray[s][None, None], r).expand(D, 1, H, W)
-            warped = F.grid_sample(src_n, grid, mode="bilinear", padding_mode="border", align_corners=False)
-            c = nzncc_cost(ref_n, warped, r)
+        c = _source_cost(gray[s], grid, ref, ref_n, mr, vr, config)
         invalid = (grid.abs().amax(-1) > 1) | (hz <= 0)
         c.masked_fill_(invalid, 2.0)
         for i in range(k):  # insert c into the ascending k smallest
@@ -197,6 +190,22 @@ def sweep_frame(gray: torch.Tensor, t: int, sources: list[int], T_world_camera: 
             smallest[i] = lo
     cost = smallest[0] if k == 1 else torch.stack(smallest).mean(0)  # (D, H, W)
     return _pick_depth(cost, inv_depths, vr)
+
+
+def _source_cost(src: torch.Tensor, grid: torch.Tensor, ref: torch.Tensor, ref_n: torch.Tensor, mr: torch.Tensor,
+                 vr: torch.Tensor, config: PriorConfig) -> torch.Tensor:
+    """Photo-consistency cost volume (D, H, W) of one source frame (H, W) sampled at ``grid``
+    (D, H, W, 2); the reference's window mean / variance ``mr``, ``vr`` and normalised image ``ref_n``
+    are (1, 1, H, W)."""
+    D, H, W = grid.shape[:3]
+    r = config.patch_radius
+    if config.exact_zncc:
+        warped = F.grid_sample(src[None, None].expand(D, 1, H, W), grid, mode="bilinear", padding_mode="border",
+                               align_corners=False)
+        return zncc_cost_with_ref_stats(mr, vr, ref, warped, r)
+    src_n = local_normalize(src[None, None], r).expand(D, 1, H, W)
+    warped = F.grid_sample(src_n, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    return nzncc_cost(ref_n, warped, r)
 
 
 def _pick_depth(cost: torch.Tensor, inv_depths: torch.Tensor, vr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -238,7 +247,6 @@ def sweep_frame_reference(gray: torch.Tensor, t: int, sources: list[int], T_worl
         (depth (H, W) float32, confidence (H, W) float32 in [0, 1]).
     """
     _, H, W = gray.shape
-    D = len(inv_depths)
     r = config.patch_radius
     ref = gray[t][None, None]
     mr = _box(ref, r)
@@ -248,14 +256,7 @@ def sweep_frame_reference(gray: torch.Tensor, t: int, sources: list[int], T_worl
     for s in sources:
         T_src_ref = torch.linalg.inv(T_world_camera[s]) @ T_world_camera[t]
         grid, z = warp_grid(K, T_src_ref, inv_depths, H, W)
-        if config.exact_zncc:
-            src = gray[s][None, None].expand(D, 1, H, W)
-            warped = F.grid_sample(src, grid.to(gray.dtype), mode="bilinear", padding_mode="border", align_corners=False)
-            c = zncc_cost_with_ref_stats(mr, vr, ref, warped, r)
-        else:
-            src_n = local_normalize(gray[s][None, None], r).expand(D, 1, H, W)
-            warped = F.grid_sample(src_n, grid.to(gray.dtype), mode="bilinear", padding_mode="border", align_corners=False)
-            c = nzncc_cost(ref_n, warped, r)
+        c = _source_cost(gray[s], grid.to(gray.dtype), ref, ref_n, mr, vr, config)
         valid = (grid.abs() <= 1).all(-1) & (z > 0)
         costs.append(torch.where(valid, c, torch.full_like(c, 2.0)))
     cost = torch.stack(costs)  # (S, D, H, W)

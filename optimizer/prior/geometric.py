@@ -171,11 +171,7 @@ def sweep_frame(gray: torch.Tensor, t: int, sources: list[int], T_world_camera: 
     """
     _, H, W = gray.shape
     D = len(inv_depths)
-    r = config.patch_radius
-    ref = gray[t][None, None]
-    mr = _box(ref, r)
-    vr = (_box(ref * ref, r) - mr * mr).clamp(min=0)
-    ref_n = (ref - mr) / torch.sqrt(vr + 1e-4)
+    ref, ref_n, mr, vr = _reference_stats(gray[t], config.patch_radius)
     k = min(config.top_k, len(sources))
     smallest = [torch.full((D, H, W), float("inf"), dtype=gray.dtype, device=gray.device) for _ in range(k)]
     for s in sources:
@@ -190,6 +186,14 @@ def sweep_frame(gray: torch.Tensor, t: int, sources: list[int], T_world_camera: 
             smallest[i] = lo
     cost = smallest[0] if k == 1 else torch.stack(smallest).mean(0)  # (D, H, W)
     return _pick_depth(cost, inv_depths, vr)
+
+
+def _reference_stats(img: torch.Tensor, r: int) -> tuple[torch.Tensor, ...]:
+    """The reference frame (H, W) as (1, 1, H, W), locally normalised, and its window mean / variance."""
+    ref = img[None, None]
+    mr = _box(ref, r)
+    vr = (_box(ref * ref, r) - mr * mr).clamp(min=0)
+    return ref, (ref - mr) / torch.sqrt(vr + 1e-4), mr, vr
 
 
 def _source_cost(src: torch.Tensor, grid: torch.Tensor, ref: torch.Tensor, ref_n: torch.Tensor, mr: torch.Tensor,
@@ -238,20 +242,10 @@ def _pick_depth(cost: torch.Tensor, inv_depths: torch.Tensor, vr: torch.Tensor) 
 
 def sweep_frame_reference(gray: torch.Tensor, t: int, sources: list[int], T_world_camera: torch.Tensor,
                           K: torch.Tensor, inv_depths: torch.Tensor, config: PriorConfig) -> tuple[torch.Tensor, torch.Tensor]:
-    """Slow twin of :func:`sweep_frame`: every source's cost volume stacked, then ``topk``.
-
-    Args:
-        gray: (T, H, W) float32 intensities (any offset, range 1); T_world_camera (T, 4, 4); K (3, 3);
-        inv_depths: (D,) increasing inverse-depth hypotheses.
-    Returns:
-        (depth (H, W) float32, confidence (H, W) float32 in [0, 1]).
-    """
+    """Slow twin of :func:`sweep_frame` (same arguments and result): every source's cost volume
+    stacked, then ``topk``."""
     _, H, W = gray.shape
-    r = config.patch_radius
-    ref = gray[t][None, None]
-    mr = _box(ref, r)
-    vr = (_box(ref * ref, r) - mr * mr).clamp(min=0)
-    ref_n = (ref - mr) / torch.sqrt(vr + 1e-4)
+    ref, ref_n, mr, vr = _reference_stats(gray[t], config.patch_radius)
     costs = []
     for s in sources:
         T_src_ref = torch.linalg.inv(T_world_camera[s]) @ T_world_camera[t]

@@ -224,3 +224,32 @@ def test_rotation_only_poses_give_constant_zero_confidence_prior(static_clip):
     assert (pr.confidence == 0).all() and (pr.depth > 0).all() and "parallax" in pr.report["note"]
     with pytest.raises(ShapeError):
         estimate_prior(static_clip.rgb[:3], poses, PriorConfig(backend="geometric"))
+
+
+def _mover_nearer(depth: np.ndarray, moving: np.ndarray) -> float:
+    """Fraction of 4-neighbour (moving, static) pixel pairs where the mover is the nearer."""
+    near = total = 0
+    for a, m in ((depth, moving), (depth.transpose(0, 2, 1), moving.transpose(0, 2, 1))):
+        for s_in, s_out in ((np.s_[..., :-1], np.s_[..., 1:]), (np.s_[..., 1:], np.s_[..., :-1])):
+            edge = m[s_in] & ~m[s_out]
+            near += int((a[s_in][edge] < a[s_out][edge]).sum())
+            total += int(edge.sum())
+    return near / total
+
+
+def test_hybrid_prior_never_puts_a_mover_behind_what_it_hides(tmp_path):
+    """Whatever the network says of a mover (here a random one), the hybrid prior keeps it in front of
+    the background around it: at most the depth of its ground contact."""
+    from vid3d.optimizer.prior.pydnet import PyDNetSpec, build_graph, save_graph
+
+    clip = make_clip(SceneConfig.preset("walkers").replace(height=96, width=160, num_frames=6))
+    poses = poses_from_ground_truth(clip, step=8)
+    weights = save_graph(build_graph(PyDNetSpec(height=64, width=128, encoder=(3, 5, 7), decoder=(6, 4)), seed=0),
+                         tmp_path / "pydnet_tiny.npz")
+    cfg = PriorConfig(backend="pydnet", weights=str(weights), num_planes=32, max_sources=2)
+    masks = clip.dynamic_mask
+    out = estimate_prior(clip.rgb, poses, cfg, masks=masks)
+    assert _mover_nearer(out.depth, masks) > 0.8  # ground truth: 0.95 (the floor just below a foot is nearer)
+    assert out.report["movers_capped_fraction"] > 0
+    uncapped = estimate_prior(clip.rgb, poses, cfg.replace(movers_from_contact=False), masks=masks)
+    assert _mover_nearer(uncapped.depth, masks) < _mover_nearer(out.depth, masks)

@@ -166,7 +166,7 @@ class Trainer:
         else:
             out["residual"] = zero
         if cfg.scale_anchor_weight > 0:
-            out["anchor"] = self.depth.mean_log_offset(r).square()
+            out["anchor"] = self.depth.mean_log_offset(r).square().mean()  # a scalar or one per frame
         else:
             out["anchor"] = zero
         out["total"] = (cfg.scale_anchor_weight * out["anchor"] + cfg.flow_weight * out["flow"] + cfg.disp_weight * out["disp"]

@@ -148,7 +148,7 @@ def run_optimize(source: str | Path, output: str | Path, config: OptimizeConfig 
         prior_weights = str(find_weights("pydnet", config.prior.weights)) if depth0.backend == "pydnet" else None
         inputs_t = train.TrainInputs(rgb=clip.rgb, K=poses.K, T_world_camera=poses.T_world_camera,
                                      prior_depth=depth0.depth, flows=flows.as_dict(), dynamic_mask=motion.masks,
-                                     prior_confidence=depth0.confidence, prior_backend=depth0.backend,
+                                     prior_confidence=depth0.confidence, prior_backend=_prior_kind(depth0),
                                      prior_weights=prior_weights)
         trained = run("train", lambda: train.run(inputs_t, config.train_gaps(), device=config.device,
                                                  checkpoint_dir=cache.scratch("train"),
@@ -162,6 +162,11 @@ def run_optimize(source: str | Path, output: str | Path, config: OptimizeConfig 
     timings["bundle"] = round(time.perf_counter() - t0, 3)
     return OptimizeResult(bundle=output, work_dir=cache.root, timings=timings, decisions=decisions,
                           cached=tuple(cache.hits))
+
+
+def _prior_kind(depth0: prior.PriorResult) -> str:
+    """What made the prior, for training: the backend, ``+hybrid`` when combined with the plane sweep."""
+    return depth0.backend + (train.HYBRID if "hybrid_geometric_fraction" in depth0.report else "")
 
 
 def _frames_decisions(clip: frames.Frames) -> dict:

@@ -156,7 +156,7 @@ def test_bad_inputs_raise_clear_errors():
         train_consistent_depth(inputs, DRAFT.replace(**TINY), device="tpu", progress=False)
 
 
-@pytest.mark.parametrize("backend", ["geometric", "midas"])
+@pytest.mark.parametrize("backend", ["geometric", "midas", "pydnet+hybrid"])
 def test_the_prior_backend_picks_the_prior_terms(backend, monkeypatch):
     import dataclasses
 
@@ -174,4 +174,7 @@ def test_the_prior_backend_picks_the_prior_terms(backend, monkeypatch):
     res = train_consistent_depth(dataclasses.replace(_tiny_inputs(), prior_backend=backend), cfg, device="cpu",
                                  progress=False)
     assert seen == [cfg.prior_terms(backend)] and res.report["prior_backend"] == backend
-    assert seen[0] == (cfg.geometric_prior if backend == "geometric" else cfg.learned_prior)
+    assert seen[0] == (cfg.learned_prior if backend == "midas" else cfg.geometric_prior)
+    # a hybrid prior trains the residual model even with the network's weights at hand
+    assert cfg.depth_model_for(backend, "net.tflite") == "residual"
+    assert cfg.depth_model_for("pydnet", "net.tflite") == "finetune"

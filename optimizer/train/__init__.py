@@ -14,7 +14,7 @@ prior), ``finetune`` (the prior network itself fine-tuned, ``TrainConfig.depth_m
 confidence, scene flow), ``multiview`` (fusion of static depth across frames).
 """
 
-from vid3d.optimizer.train.config import PriorTerms, TrainConfig
+from vid3d.optimizer.train.config import HYBRID, PriorTerms, TrainConfig
 from vid3d.optimizer.train.data import TrainInputs, TrainResult
 
 
@@ -28,4 +28,4 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["CHECKPOINT_NAME", "PriorTerms", "TrainConfig", "TrainInputs", "TrainResult", "run"]
+__all__ = ["CHECKPOINT_NAME", "HYBRID", "PriorTerms", "TrainConfig", "TrainInputs", "TrainResult", "run"]

@@ -18,6 +18,7 @@ from vid3d.formats.errors import InputError
 
 DEPTH_MODELS = ("auto", "residual", "finetune")
 FINETUNABLE_BACKENDS = ("pydnet",)
+HYBRID = "+hybrid"  # suffix of TrainInputs.prior_backend for a learned prior combined with the plane sweep
 """Prior backends whose network vid3d can fine-tune in training (torch module with its weights)."""
 
 
@@ -150,7 +151,11 @@ class TrainConfig:
     (64x128) 0.138 / 0.787 / 0.016; 60 + 240 steps: residual 0.229 / 0.482 / 0.016, finetune 0.156 /
     0.753 / 0.024, the reference's unanchored form 0.329 / 0.350 / 0.003: under a learned prior's
     weak pull (``learned_prior``) the residual net gains consistency and loses accuracy, the
-    fine-tuned network gains both."""
+    fine-tuned network gains both. A *hybrid* prior (``--prior pydnet``'s default: the plane sweep
+    where confident) trains the residual model with the geometric prior's terms: in the whole
+    pipeline on HoloLens (36 frames, SfM poses, hybrid prior static AbsRel 0.104) the fine-tuned
+    network ran off (the last third of the clip 20-57x too deep, AbsRel 9-17, with a per-frame anchor
+    too)."""
     finetune_lr: float = 1e-4
     """Adam learning rate of the fine-tuned prior network's weights (reference: 1e-6 for MiDaS, a
     net 40x larger). Measured (HoloLens 16 frames, 300 steps, 64x128, static AbsRel / delta1 /
@@ -249,13 +254,15 @@ class TrainConfig:
         return self.warmup_steps + self.joint_steps
 
     def prior_terms(self, backend: str) -> PriorTerms:
-        """The prior terms for a prior made by ``backend`` (``geometric`` or a learned network)."""
-        return self.geometric_prior if backend == "geometric" else self.learned_prior
+        """The prior terms for a prior made by ``backend``: ``geometric``, a learned network's name, or
+        ``NAME+hybrid`` (a learned network combined with the plane sweep, geometric where the sweep is
+        confident, movers placed in front of what they hide: held like the geometric prior)."""
+        return self.geometric_prior if backend == "geometric" or backend.endswith(HYBRID) else self.learned_prior
 
     def depth_model_for(self, backend: str, weights: str | None) -> str:
         """``"residual"`` or ``"finetune"`` for a prior made by ``backend`` whose network weights are
         ``weights`` (a path, or None). InputError when ``finetune`` is asked for without weights."""
-        if self.depth_model == "auto":
+        if self.depth_model == "auto":  # a hybrid prior: the residual model (see depth_model)
             return "finetune" if backend in FINETUNABLE_BACKENDS and weights is not None else "residual"
         if self.depth_model == "finetune" and weights is None:
             raise InputError("depth_model 'finetune' needs the prior network's weights (TrainInputs.prior_weights; "

@@ -137,10 +137,11 @@ def _focal_source(pan_reason: str, fe, refined: bool, init_name: str, default_fo
     if unobservable:
         return (f"assumed: {default_focal:.1f} px = 1.2 x the long side {side} px (not observable: "
                 f"{unobservable})")
+    init = {"self_calibration": "self-calibration", "second_guess": "a second guess (SfmConfig.second_focal_init)"
+            }.get(init_name, "the default 1.2 x long side")
     if refined:
-        return f"bundle adjustment (initialised by {'self-calibration' if init_name == 'self_calibration' else 'the default 1.2 x long side'})"
-    return (f"assumed: bundle adjustment could not constrain it, kept at its initial value "
-            f"({'self-calibration' if init_name == 'self_calibration' else '1.2 x the long side'})")
+        return f"bundle adjustment (initialised by {init})"
+    return f"assumed: bundle adjustment could not constrain it, kept at its initial value ({init})"
 
 
 def run(rgb: np.ndarray, masks: np.ndarray | None, config: SfmConfig, workdir: Path) -> PoseResult:
@@ -229,6 +230,15 @@ def run(rgb: np.ndarray, masks: np.ndarray | None, config: SfmConfig, workdir: P
                                        or _plausible_focal(model2.K[0, 0], W)):
             model2 = None
         candidates.append(("default", default_focal, model2, info2))
+    elif config.second_focal_init > 0 and not use_self and focal_refined:
+        # no self-calibration to start from: bundle adjustment from one guess can settle in a wrong
+        # minimum (forward motion), so start once more from a wider field of view
+        second = config.second_focal_init * max(H, W)
+        colmap.set_initial_focal(database, second)
+        model2, info2 = _map(database, image_dir, workdir / "sparse_second_focal", config)
+        if model2 is not None and not (0.5 < model2.K[0, 0] / second < 2.0 or _plausible_focal(model2.K[0, 0], W)):
+            model2 = None
+        candidates.append(("second_guess", second, model2, info2))
     timings["mapping"] = time.perf_counter() - t0
 
     def score(c):

@@ -233,14 +233,16 @@ def test_bad_settings_raise_input_error(inputs, tmp_path):
 
 
 def test_the_pipeline_fine_tunes_a_pydnet_prior(net_file, tmp_path):
-    """``vid3d optimize --prior pydnet --prior-weights FILE``: the training gets the weights and fine-tunes them."""
+    """``--prior pydnet --prior-weights FILE`` with a pure learned prior (``hybrid=False``): the training gets
+    the weights and fine-tunes them (a hybrid prior, the default, trains the residual model)."""
     from vid3d.formats.bundle import open_bundle
     from vid3d.optimizer.pipeline import run_optimize
     from vid3d.synthetic import SceneConfig, make_clip
 
     video = make_clip(SceneConfig.preset("tiny_dynamic").replace(num_frames=9)).write_video(tmp_path / "clip.mp4")
     cfg = OptimizeConfig.preset("draft")
-    cfg = cfg.replace(flow=cfg.flow.replace(gaps=(1, 2, 4)), prior=cfg.prior.replace(backend="pydnet", weights=str(net_file)),
+    cfg = cfg.replace(flow=cfg.flow.replace(gaps=(1, 2, 4)), prior=cfg.prior.replace(backend="pydnet", weights=str(net_file),
+                                                                                         hybrid=False),
                       train=cfg.train.replace(warmup_steps=1, joint_steps=2, num_threads=1))
     run_optimize(video, tmp_path / "clip.vid3d.h5", cfg, progress=False)
     with open_bundle(tmp_path / "clip.vid3d.h5") as b:

@@ -25,6 +25,7 @@ import pytest
 import torch
 
 import vid3d  # noqa: F401
+from train_helpers import interrupted_run
 from vid3d.formats.errors import InputError
 from vid3d.optimizer.config import OptimizeConfig
 from vid3d.optimizer.prior.pydnet import PyDNet, PyDNetSpec, build_graph, pydnet_disparity, save_graph
@@ -172,13 +173,8 @@ def test_resume_restores_the_network_weights(trained_inputs, tmp_path):
     cfg = TrainConfig(**{**FAST, "warmup_steps": 3, "joint_steps": 7, "checkpoint_every": 3})
     full = train_consistent_depth(inputs, cfg, device="cpu", checkpoint_dir=tmp_path / "full", progress=False)
 
-    def stop_at_6(step, losses):
-        if step == 6:
-            raise KeyboardInterrupt
-
     ck = tmp_path / "ck"
-    with pytest.raises(KeyboardInterrupt):
-        train_consistent_depth(inputs, cfg, device="cpu", checkpoint_dir=ck, progress=False, on_step=stop_at_6)
+    interrupted_run(inputs, cfg, ck, stop_at=6)
     assert torch.load(ck / CHECKPOINT_NAME, weights_only=False)["step"] == 6
     resumed = train_consistent_depth(inputs, cfg, device="cpu", checkpoint_dir=ck, resume=True, progress=False)
     assert resumed.report["resumed_from_step"] == 6

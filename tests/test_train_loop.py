@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 import vid3d  # noqa: F401
+from train_helpers import interrupted_run
 from vid3d.formats.errors import InputError
 from vid3d.eval.metrics import temporal_consistency
 from vid3d.optimizer.config import OptimizeConfig
@@ -121,13 +122,8 @@ def test_interrupt_and_resume_reproduce_the_uninterrupted_run(tmp_path):
     cfg = DRAFT.replace(**TINY)
     full = train_consistent_depth(inputs, cfg, device="cpu", progress=False)
 
-    def stop_at_6(step, losses):
-        if step == 6:
-            raise KeyboardInterrupt
-
     ck = tmp_path / "ck"
-    with pytest.raises(KeyboardInterrupt):
-        train_consistent_depth(inputs, cfg, device="cpu", checkpoint_dir=ck, progress=False, on_step=stop_at_6)
+    interrupted_run(inputs, cfg, ck, stop_at=6)
     assert sorted(p.name for p in ck.iterdir()) == [CHECKPOINT_NAME]  # no temp files left behind
     import torch
 

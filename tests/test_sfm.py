@@ -156,6 +156,10 @@ def test_bad_inputs_raise_clear_errors(tmp_path):
         estimate_poses(np.zeros((4, 64, 96, 3), np.uint8), None, FAST, tmp_path)  # all black
     with pytest.raises(InputError):
         SfmConfig(matcher="vocab")
+    for bad in (-0.5, 0.1, 5.0):
+        with pytest.raises(InputError, match="second_focal_init"):
+            SfmConfig(second_focal_init=bad)
+    assert SfmConfig(second_focal_init=0.0).second_focal_init == 0.0  # 0 = off
     assert OptimizeConfig.preset("draft").sfm.max_num_features < OptimizeConfig.preset("best").sfm.max_num_features
 
 

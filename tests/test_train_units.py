@@ -301,3 +301,27 @@ def test_prepared_dynamic_mask_grows_by_the_dilation():
     band = grown.dynamic_band.numpy()
     assert band.sum() == T * 25 and band[0, 6:11, 10:15].all()  # a 5 x 5 square
     assert np.array_equal(grown.dynamic_np, dyn)  # the plain mask (sampling, static scene flow) is kept
+
+
+def test_a_geometric_prior_holds_the_per_frame_scale_a_learned_one_leaves_it_free():
+    """The residual term of a plane-sweep prior covers s_i + g_i + r (the whole change from the
+    prior); a learned prior's covers r only, so its per-frame scale trains freely."""
+    from vid3d.optimizer.train.prepare import prepare_clip
+    from vid3d.optimizer.train.trainer import Trainer
+
+    T, H, W = 3, 16, 24
+    inputs = TrainInputs(rgb=np.full((T, H, W, 3), 128, np.uint8), K=np.array([[20.0, 0, 12], [0, 20, 8], [0, 0, 1]]),
+                         T_world_camera=np.stack([np.eye(4)] * T), prior_depth=np.ones((T, H, W), np.float32),
+                         flows={(0, 1): (np.zeros((H, W, 2), np.float32), np.ones((H, W), bool))})
+    cfg = TrainConfig(warmup_steps=0, joint_steps=1, pixels_per_pair=16, pairs_per_step=1)
+    clip = prepare_clip(inputs, [(0, 1)], 24, torch.device("cpu"))
+    found = {}
+    for name, terms in (("geometric", cfg.prior_terms("geometric")), ("learned", cfg.prior_terms("midas"))):
+        tr = Trainer(clip, cfg, torch.device("cpu"), terms)
+        with torch.no_grad():
+            tr.depth.log_scale[:] = torch.tensor([0.3, -0.3, 0.0])  # per-frame scales off the prior, r = 0
+        idx, pix = tr.pair_batch(0)
+        found[name] = float(tr.losses(idx, pix, warm=False)["residual"].detach())
+    assert cfg.prior_terms("geometric").hold_offset and not cfg.prior_terms("midas").hold_offset
+    assert found["geometric"] == pytest.approx(0.3, rel=1e-5)  # mean |s_i| over frames 0, 1 of the pair
+    assert found["learned"] == 0.0  # the UNet residual is 0 at the start

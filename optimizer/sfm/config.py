@@ -98,6 +98,9 @@ class SfmConfig:
             raise InputError(f"SfmConfig.focal_init must be one of {FOCAL_INITS}, got {self.focal_init!r}")
         if self.max_num_features < 100:
             raise InputError(f"SfmConfig.max_num_features must be >= 100, got {self.max_num_features}")
+        if self.second_focal_init != 0.0 and not 0.2 <= self.second_focal_init <= 3.0:
+            raise InputError(f"SfmConfig.second_focal_init must be 0 (off) or a fraction of the long side in "
+                             f"[0.2, 3], got {self.second_focal_init}")
         if not 0.0 <= self.min_registered_fraction <= 1.0:
             raise InputError(f"SfmConfig.min_registered_fraction must be in [0, 1], got {self.min_registered_fraction}")
 

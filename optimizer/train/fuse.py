@@ -3,7 +3,7 @@
 - depth_i = prior_i (full res) * exp(s_i + g_i + upsampled residual r_i): the prior's fine detail is
   kept (the fine-tuned prior network instead: ``TrainConfig.finetune_full_res``); then static pixels
   are averaged with their neighbours' depth re-projected by the poses (:mod:`.multiview`, weighted
-  by the prior's confidence);
+  by the prior's confidence), ``TrainConfig.fusion_passes`` times;
 - confidence_i(x): mean over neighbours j = i +- g (g in ``confidence_gaps``, flow present) of
   ``valid * exp(-e_px / confidence_px) * exp(-e_rel / confidence_rel)``, where e_px is the
   reprojection error of the (moved) point against the optical flow and e_rel the relative depth
@@ -140,9 +140,11 @@ def fuse_outputs(depth: DepthModel, sf: SceneFlowField, clip: PreparedClip, cfg:
             depth_out[i] = d.float().cpu().numpy()
         support = 0.0
         if cfg.fusion_gaps:
-            depth_out, sup = multiview_fuse(depth_out, clip.K_full, clip.T_world_camera.double().cpu().numpy(),
-                                            weight=prior_confidence, dynamic=dynamic, gaps=cfg.fusion_gaps,
-                                            rel_tol=cfg.fusion_rel_tol, device=dev)
+            T_wc = clip.T_world_camera.double().cpu().numpy()
+            for _ in range(cfg.fusion_passes):  # each pass fuses the previous one's output
+                depth_out, sup = multiview_fuse(depth_out, clip.K_full, T_wc, weight=prior_confidence,
+                                                dynamic=dynamic, gaps=cfg.fusion_gaps,
+                                                rel_tol=cfg.fusion_rel_tol, device=dev)
             static = np.ones(sup.shape, bool) if dynamic is None else ~np.asarray(dynamic, bool)
             support = float(sup[static].mean()) if static.any() else 0.0
         for i in range(T - 1):

@@ -162,7 +162,8 @@ class Trainer:
             out["static"] = zero
         if not warm and self.terms.residual_weight > 0:
             w = None if clip.prior_conf is None else clip.prior_conf[fr].clamp(min=cfg.residual_conf_floor)
-            out["residual"] = L.residual_loss(r, w)
+            held = log_z - clip.log_prior[fr][:, 0] if self.terms.hold_offset else r  # s_i + g_i + r, or r
+            out["residual"] = L.residual_loss(held, w)
         else:
             out["residual"] = zero
         if cfg.scale_anchor_weight > 0:

@@ -204,3 +204,75 @@ def mover_depth_reference(depth: np.ndarray, confidence: np.ndarray, moving: np.
             for y, x in pix:
                 out[y, x] = max(min(z, FRONT_MARGIN * depth[y, x]), 1e-6)
     return out
+
+
+def cap_in_front(depth: np.ndarray, moving: np.ndarray, hidden: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A mover is never behind what it hides: depth on ``moving`` at most ``FRONT_MARGIN`` x ``hidden``.
+
+    ``depth``, ``hidden`` (..., H, W) > 0 (``hidden``: the background filled in under the movers from
+    their surroundings), ``moving`` (..., H, W) bool. Returns (capped depth float32, the pixels that
+    were capped (..., H, W) bool). Static pixels are returned unchanged.
+    """
+    depth = np.asarray(depth, np.float32)
+    moving = np.asarray(moving, bool)
+    if depth.shape != moving.shape or np.shape(hidden) != depth.shape:
+        raise ShapeError(f"cap_in_front expects depth, moving and hidden of one shape, got {depth.shape}, "
+                         f"{moving.shape}, {np.shape(hidden)}")
+    bound = FRONT_MARGIN * np.asarray(hidden, np.float32)
+    capped = moving & (depth > bound)
+    return np.where(capped, bound, depth).astype(np.float32), capped
+
+
+def hidden_depth(depth: np.ndarray, moving: np.ndarray) -> np.ndarray:
+    """What the moving pixels of one frame hide: each takes the depth of its nearest static pixel.
+
+    ``depth`` (H, W), ``moving`` (H, W) bool with at least one static pixel. Returns (H, W) float32
+    (static pixels: their own depth). The nearest static pixel is exact (OpenCV's distance transform
+    with pixel labels), so on a region's outline it is the static neighbour across the edge.
+    """
+    depth = np.asarray(depth, np.float32)
+    static = ~np.asarray(moving, bool)
+    _, labels = cv2.distanceTransformWithLabels(np.asarray(moving, np.uint8), cv2.DIST_L2, 5,
+                                                labelType=cv2.DIST_LABEL_PIXEL)
+    lut = np.zeros(int(labels.max()) + 1, np.float32)
+    lut[labels[static]] = depth[static]
+    return lut[labels]
+
+
+def hidden_depth_reference(depth: np.ndarray, moving: np.ndarray) -> np.ndarray:
+    """Slow twin of :func:`hidden_depth`: brute-force nearest static pixel (Euclidean), per pixel."""
+    depth = np.asarray(depth, np.float32)
+    ys, xs = np.nonzero(~np.asarray(moving, bool))
+    out = depth.copy()
+    for y, x in zip(*np.nonzero(moving)):
+        d2 = (ys - y) ** 2 + (xs - x) ** 2
+        near = d2 == d2.min()
+        out[y, x] = depth[ys[near], xs[near]].min()  # ties: the nearest of the equally near
+    return out
+
+
+def place_in_front(depth: np.ndarray, moving: np.ndarray) -> tuple[np.ndarray, float]:
+    """Every moving region of a depth map with depth of its own (a learned prior, trained depth)
+    placed in front of what it hides: :func:`cap_in_front` with :func:`hidden_depth`.
+
+    A learned network's soft edges, and flow-driven training (flow cannot tell a near, fast object
+    from a far, slow one), otherwise leave a mover's rim at the depth of the wall behind it.
+
+    Args:
+        depth: (T, H, W) float32 > 0; moving: (T, H, W) bool.
+    Returns:
+        (depth (T, H, W) float32, the fraction of the moving pixels that were capped).
+    """
+    depth = np.asarray(depth, np.float32)
+    moving = np.asarray(moving, bool)
+    if depth.ndim != 3 or moving.shape != depth.shape:
+        raise ShapeError(f"place_in_front expects depth (T, H, W) and moving of its shape, got {depth.shape}, "
+                         f"{moving.shape}")
+    out = depth.copy()
+    n_capped = 0
+    for t in np.flatnonzero(moving.reshape(len(depth), -1).any(1)):
+        if moving[t].all():
+            continue
+        out[t], capped = cap_in_front(depth[t], moving[t], hidden_depth(depth[t], moving[t]))
+        n_capped += int(capped.sum())
+    return out, n_capped / max(int(moving.sum()), 1)

@@ -3,7 +3,8 @@
 - depth_i = prior_i (full res) * exp(s_i + g_i + upsampled residual r_i): the prior's fine detail is
   kept (the fine-tuned prior network instead: ``TrainConfig.finetune_full_res``); then static pixels
   are averaged with their neighbours' depth re-projected by the poses (:mod:`.multiview`, weighted
-  by the prior's confidence), ``TrainConfig.fusion_passes`` times;
+  by the prior's confidence), ``TrainConfig.fusion_passes`` times; moving regions are then kept in
+  front of the static depth around them (``TrainConfig.movers_in_front``);
 - confidence_i(x): mean over neighbours j = i +- g (g in ``confidence_gaps``, flow present) of
   ``valid * exp(-e_px / confidence_px) * exp(-e_rel / confidence_rel)``, where e_px is the
   reprojection error of the (moved) point against the optical flow and e_rel the relative depth
@@ -26,6 +27,7 @@ from vid3d.optimizer.train.config import TrainConfig
 from vid3d.optimizer.train.data import Flows
 from vid3d.optimizer.train.prepare import PreparedClip, resize_bilinear
 from vid3d.optimizer.train.finetune import DepthModel
+from vid3d.optimizer.prior.movers import place_in_front
 from vid3d.optimizer.train.multiview import multiview_fuse
 from vid3d.optimizer.train.scene_flow import SceneFlowField
 
@@ -35,12 +37,14 @@ CHUNK = 65536
 @dataclass(frozen=True)
 class Fused:
     """depth (T, H, W) f32, confidence (T, H, W) f32 in [0, 1], scene_flow (T, H, W, 3) f32;
-    fusion_support: mean number of neighbours that agreed per static pixel (0 without fusion)."""
+    fusion_support: mean number of neighbours that agreed per static pixel (0 without fusion);
+    movers_capped_fraction: share of the moving pixels brought in front of what they hide."""
 
     depth: np.ndarray
     confidence: np.ndarray
     scene_flow: np.ndarray
     fusion_support: float = 0.0
+    movers_capped_fraction: float = 0.0
 
 
 def _grid(h: int, w: int, device) -> torch.Tensor:
@@ -147,9 +151,16 @@ def fuse_outputs(depth: DepthModel, sf: SceneFlowField, clip: PreparedClip, cfg:
                                                 rel_tol=cfg.fusion_rel_tol, device=dev)
             static = np.ones(sup.shape, bool) if dynamic is None else ~np.asarray(dynamic, bool)
             support = float(sup[static].mean()) if static.any() else 0.0
+        capped = 0.0
+        if cfg.movers_in_front and dynamic is not None:
+            movers = np.asarray(dynamic, bool)
+            if prior_confidence is not None:  # masked regions the plane sweep found photo-consistent are static
+                movers = movers & (np.asarray(prior_confidence) <= 0)
+            if movers.any():
+                depth_out, capped = place_in_front(depth_out, movers)
         for i in range(T - 1):
             d = torch.from_numpy(depth_out[i]).to(dev)
             X = L.unproject_pixels(uv, d.reshape(1, -1), K_full, clip.T_world_camera[i][None])[0]
             sflow[i] = _chunked_sf(sf, X, float(sf.time_of(i))).reshape(H, W, 3).cpu().numpy()
     return Fused(depth=depth_out, confidence=conf.clamp(0, 1).cpu().numpy().astype(np.float32),
-                 scene_flow=sflow, fusion_support=support)
+                 scene_flow=sflow, fusion_support=support, movers_capped_fraction=capped)

@@ -148,6 +148,7 @@ def _train(inputs: TrainInputs, cfg: TrainConfig, dev: torch.device, checkpoint_
         "frame_scale": tr.depth.frame_scales().round(4).tolist(),
         "mean_confidence": float(fused.confidence.mean()),
         "fusion_support_mean": fused.fusion_support,
+        "movers_capped_fraction": fused.movers_capped_fraction,
     }
     return TrainResult(depth=fused.depth, confidence=fused.confidence, scene_flow=fused.scene_flow,
                        losses=hist, timings=timings, report=report)

@@ -152,7 +152,8 @@ def run_optimize(source: str | Path, output: str | Path, config: OptimizeConfig 
                                      prior_weights=prior_weights)
         trained = run("train", lambda: train.run(inputs_t, config.train_gaps(), device=config.device,
                                                  checkpoint_dir=cache.scratch("train"),
-                                                 resume=resume and not force, progress=progress))
+                                                 resume=resume and not force, progress=progress,
+                                                 other_checkpoint="restart"))
         decisions["train"] = _small(trained.report)
 
     timings = run.timings

@@ -139,6 +139,11 @@ def test_interrupt_and_resume_reproduce_the_uninterrupted_run(tmp_path):
     with pytest.raises(InputError, match="another clip or config"):
         train_consistent_depth(inputs, cfg.replace(mlp_lr=2e-3), device="cpu", checkpoint_dir=ck, resume=True,
                                progress=False)
+    # ... unless asked to train over it (the pipeline, after a rerun with another config)
+    other = train_consistent_depth(inputs, cfg.replace(mlp_lr=2e-3), device="cpu", checkpoint_dir=ck, resume=True,
+                                   progress=False, other_checkpoint="restart")
+    assert other.report["resumed_from_step"] == 0
+    assert torch.load(ck / CHECKPOINT_NAME, weights_only=False)["step"] == cfg.total_steps
 
 
 def test_bad_inputs_raise_clear_errors():

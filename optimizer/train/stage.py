@@ -11,6 +11,7 @@ covers the prior network's weights file.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -30,6 +31,7 @@ from vid3d.optimizer.train.trainer import Trainer
 from vid3d.runtime import resolve_device
 
 CHECKPOINT_NAME = "train_state.pt"
+log = logging.getLogger("vid3d.train")
 
 
 def _fingerprint(inputs: TrainInputs, cfg: TrainConfig) -> str:
@@ -44,32 +46,37 @@ def _save(obj: dict, path: Path) -> None:
 
 def run(inputs: TrainInputs, config: TrainConfig | None = None, *, device: str = "auto",
         checkpoint_dir: Path | str | None = None, resume: bool = False, progress: bool = True,
-        on_step: Callable[[int, dict[str, float]], None] | None = None) -> TrainResult:
+        on_step: Callable[[int, dict[str, float]], None] | None = None,
+        other_checkpoint: str = "error") -> TrainResult:
     """Train depth + scene flow on one clip; return fused full-resolution depth, confidence, scene flow.
 
     ``inputs``: :class:`TrainInputs` (T frames, H x W). ``config``: :class:`TrainConfig` (default:
     the defaults, which are the ``standard`` preset's). ``device``: "auto" | "cpu" | "cuda". ``checkpoint_dir``: folder for
     ``train_state.pt`` (atomic writes); ``resume``: continue from it when it matches this clip and
-    config. ``on_step(step, losses)`` is called after each step (a KeyboardInterrupt raised there or
+    config; a checkpoint of another clip or config raises InputError (``other_checkpoint="error"``)
+    or is trained over from step 0 (``"restart"``: the pipeline's choice, whose stage cache already
+    told the configs apart). ``on_step(step, losses)`` is called after each step (a KeyboardInterrupt raised there or
     anywhere in the loop writes a checkpoint, then propagates).
     Returns :class:`TrainResult` with depth (T, H, W), confidence (T, H, W), scene_flow (T, H, W, 3).
     """
     cfg = config if config is not None else TrainConfig()
     if not isinstance(inputs, TrainInputs):
         raise InputError(f"inputs must be a TrainInputs, got {type(inputs).__name__}")
+    if other_checkpoint not in ("error", "restart"):
+        raise InputError(f"other_checkpoint must be 'error' or 'restart', got {other_checkpoint!r}")
     inputs.validate()
     dev = resolve_device(device)
     threads_before = torch.get_num_threads()
     if cfg.num_threads > 0:
         torch.set_num_threads(cfg.num_threads)
     try:
-        return _train(inputs, cfg, dev, checkpoint_dir, resume, progress, on_step)
+        return _train(inputs, cfg, dev, checkpoint_dir, resume, progress, on_step, other_checkpoint)
     finally:
         torch.set_num_threads(threads_before)
 
 
 def _train(inputs: TrainInputs, cfg: TrainConfig, dev: torch.device, checkpoint_dir, resume: bool,
-           progress: bool, on_step) -> TrainResult:
+           progress: bool, on_step, other_checkpoint: str) -> TrainResult:
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     pairs = make_pairs(inputs.num_frames, cfg.gaps, inputs.flows.keys())
@@ -91,10 +98,13 @@ def _train(inputs: TrainInputs, cfg: TrainConfig, dev: torch.device, checkpoint_
         ckpt.parent.mkdir(parents=True, exist_ok=True)
         if resume and ckpt.exists():
             state = torch.load(ckpt, map_location=dev, weights_only=False)
-            if state.get("fingerprint") != fingerprint:
+            if state.get("fingerprint") == fingerprint:
+                tr.load_state_dict(state)
+            elif other_checkpoint == "restart":
+                log.info("train: checkpoint %s is of another clip or config; training from step 0", ckpt)
+            else:
                 raise InputError(f"checkpoint {ckpt} belongs to another clip or config; delete it or run "
                                  f"without resume")
-            tr.load_state_dict(state)
     resumed_from = tr.step
     timings["prepare_s"] = time.perf_counter() - t0
 

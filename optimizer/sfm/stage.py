@@ -223,22 +223,20 @@ def run(rgb: np.ndarray, masks: np.ndarray | None, config: SfmConfig, workdir: P
         model, info = _map(database, image_dir, workdir / "sparse", config.replace(refine_focal=False))
         focal_refined = False
     candidates.append((init_method, init_focal, model, info))
+    def map_from(name: str, focal: float, folder: str) -> None:
+        """Map once more from another initial focal; a result far from it and implausible is dropped."""
+        colmap.set_initial_focal(database, focal)
+        m, i = _map(database, image_dir, workdir / folder, config)
+        if m is not None and not (0.5 < m.K[0, 0] / focal < 2.0 or _plausible_focal(m.K[0, 0], W)):
+            m = None
+        candidates.append((name, focal, m, i))
+
     if config.try_both_focal_inits and use_self and focal_refined:
-        colmap.set_initial_focal(database, default_focal)
-        model2, info2 = _map(database, image_dir, workdir / "sparse_default_focal", config)
-        if model2 is not None and not (0.5 < model2.K[0, 0] / default_focal < 2.0
-                                       or _plausible_focal(model2.K[0, 0], W)):
-            model2 = None
-        candidates.append(("default", default_focal, model2, info2))
+        map_from("default", default_focal, "sparse_default_focal")
     elif config.second_focal_init > 0 and not use_self and focal_refined:
         # no self-calibration to start from: bundle adjustment from one guess can settle in a wrong
         # minimum (forward motion), so start once more from a wider field of view
-        second = config.second_focal_init * max(H, W)
-        colmap.set_initial_focal(database, second)
-        model2, info2 = _map(database, image_dir, workdir / "sparse_second_focal", config)
-        if model2 is not None and not (0.5 < model2.K[0, 0] / second < 2.0 or _plausible_focal(model2.K[0, 0], W)):
-            model2 = None
-        candidates.append(("second_guess", second, model2, info2))
+        map_from("second_guess", config.second_focal_init * max(H, W), "sparse_second_focal")
     timings["mapping"] = time.perf_counter() - t0
 
     def score(c):

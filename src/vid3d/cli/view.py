@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import threading
 import time
 from pathlib import Path
 from typing import Optional
@@ -49,9 +51,6 @@ def view(
     finally:
         # a server thread that does not wind down (seen once in a full test run, under load) must not keep
         # Ctrl-C from ending the process: after STOP_GRACE_S the process exits with 130 anyway
-        import os
-        import threading
-
         watchdog = threading.Timer(STOP_GRACE_S, lambda: os._exit(130))
         watchdog.daemon = True
         watchdog.start()

@@ -139,6 +139,9 @@ def test_interrupt_and_resume_reproduce_the_uninterrupted_run(tmp_path):
     with pytest.raises(InputError, match="another clip or config"):
         train_consistent_depth(inputs, cfg.replace(mlp_lr=2e-3), device="cpu", checkpoint_dir=ck, resume=True,
                                progress=False)
+    with pytest.raises(InputError, match="other_checkpoint"):
+        train_consistent_depth(inputs, cfg, device="cpu", checkpoint_dir=ck, resume=True, progress=False,
+                               other_checkpoint="ignore")
     # ... unless asked to train over it (the pipeline, after a rerun with another config)
     other = train_consistent_depth(inputs, cfg.replace(mlp_lr=2e-3), device="cpu", checkpoint_dir=ck, resume=True,
                                    progress=False, other_checkpoint="restart")

@@ -251,6 +251,8 @@ def test_config_presets_and_errors():
     with pytest.raises(InputError, match="fusion"):
         TrainConfig(fusion_gaps=(0, 1))
     assert TrainConfig(fusion_gaps=()).fusion_gaps == ()  # fusion off
+    with pytest.raises(InputError, match="fusion_passes"):
+        TrainConfig(fusion_passes=0)
     with pytest.raises(InputError, match="dilate"):
         TrainConfig(dynamic_dilate_px=-1)
 

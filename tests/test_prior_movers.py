@@ -137,3 +137,30 @@ def test_hidden_depth_matches_reference_twin(seed):
         d2 = (ys - y) ** 2 + (xs - x) ** 2
         assert fast[y, x] in depth[ys[d2 == d2.min()], xs[d2 == d2.min()]]
     assert np.mean(fast == slow) > 0.8
+
+
+def test_trained_movers_without_signal_are_placed_again_on_the_refined_floor():
+    """Under a plane-sweep prior the movers' trained depth is a by-product of the depth net; after
+    training, place_on_contact gives each region the depth of its contact on the refined static depth:
+    the floor scaled by 1.1 in training moves the person by the same 1.1, whatever was left on it."""
+    from vid3d.optimizer.prior.movers import place_on_contact
+
+    bg, f, cy = _room()
+    mask, truth = _person(bg, f, cy, z=2.5, x0=40, x1=60)
+    tiny = np.zeros_like(mask)
+    tiny[5:7, 100:102] = True  # below MIN_REGION_FRACTION: left as it was
+    trained = 1.1 * truth
+    trained[mask] = 1.1 * bg[mask]  # the wall's depth leaked onto the person
+    trained[tiny] = 7.0
+    moving = mask | tiny
+    conf = np.where(moving, 0.0, 1.0).astype(np.float32)
+    depth = np.stack([trained, 1.1 * truth])
+    out, frac = place_on_contact(depth, np.stack([moving, moving]), np.stack([conf, conf]))
+    assert np.array_equal(out[:, ~moving], depth[:, ~moving])  # static pixels untouched
+    for t in range(2):
+        rel = np.abs(out[t][mask] - 1.1 * truth[mask]) / (1.1 * truth[mask])
+        assert rel.max() < 0.1, rel.max()
+        assert out[t][tiny].tolist() == depth[t][tiny].tolist()
+    assert 0.9 < frac < 1.0
+    with pytest.raises(Exception, match="place_on_contact"):
+        place_on_contact(depth[0], moving, conf)

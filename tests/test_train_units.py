@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 import vid3d  # noqa: F401
 from vid3d.formats.conventions import project_points, unproject_depth
@@ -327,3 +328,25 @@ def test_a_geometric_prior_holds_the_per_frame_scale_a_learned_one_leaves_it_fre
     assert cfg.prior_terms("geometric").hold_offset and not cfg.prior_terms("midas").hold_offset
     assert found["geometric"] == pytest.approx(0.3, rel=1e-5)  # mean |s_i| over frames 0, 1 of the pair
     assert found["learned"] == 0.0  # the UNet residual is 0 at the start
+
+
+def test_guided_residual_upsampling_starts_at_prior_and_uses_the_guide():
+    """With upsample_sigma > 0 the full-resolution depth is still the prior at step 0, and a residual
+    is upsampled by joint_bilateral_upsample guided by the log prior (not bilinearly)."""
+    from vid3d.optimizer.train.upsample import joint_bilateral_upsample
+
+    torch.manual_seed(0)
+    m = ResidualDepthModel(2, channels=(8, 16), upsample_sigma=0.05)
+    rgb = torch.rand(1, 3, 16, 24)
+    prior_full = torch.rand(32, 48) + 0.5
+    log_prior = F.interpolate(torch.log(prior_full)[None, None], size=(16, 24), mode="bilinear", antialias=True,
+                              align_corners=False)
+    torch.testing.assert_close(m.full_resolution_depth(0, rgb[0], log_prior[0], prior_full), prior_full)
+    with torch.no_grad():
+        m.unet.head.weight.normal_(0, 0.1)
+    r = m.residual(rgb, log_prior)[0, 0]
+    want = prior_full * torch.exp(joint_bilateral_upsample(r, log_prior[0, 0], torch.log(prior_full), 0.05))
+    torch.testing.assert_close(m.full_resolution_depth(0, rgb[0], log_prior[0], prior_full), want)
+    bilinear = prior_full * torch.exp(F.interpolate(r[None, None], size=(32, 48), mode="bilinear",
+                                                    align_corners=False)[0, 0])
+    assert not torch.allclose(want, bilinear, atol=1e-3)

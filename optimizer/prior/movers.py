@@ -276,3 +276,40 @@ def place_in_front(depth: np.ndarray, moving: np.ndarray) -> tuple[np.ndarray, f
         out[t], capped = cap_in_front(depth[t], moving[t], hidden_depth(depth[t], moving[t]))
         n_capped += int(capped.sum())
     return out, n_capped / max(int(moving.sum()), 1)
+
+
+def place_on_contact(depth: np.ndarray, moving: np.ndarray, confidence: np.ndarray, *,
+                     min_confidence: float = 0.35) -> tuple[np.ndarray, float]:
+    """Every moving region of a depth map placed again where it stands, on that map's static depth.
+
+    For depth whose movers carry no information of their own: trained depth under a plane-sweep prior
+    (their depth gets no gradient from the views, ``PriorTerms.dynamic_depth_grad`` 0, so what the
+    shared depth net leaves there is a by-product of the static pixels around it). Per frame, the
+    moving pixels are first given the depth they hide (:func:`hidden_depth`), then
+    :func:`mover_depth` gives each region the depth of its ground contact on the (refined) static
+    depth, or places it in front of its surroundings.
+
+    Args:
+        depth: (T, H, W) float32 > 0; moving: (T, H, W) bool; confidence: (T, H, W) in [0, 1] (the
+            prior's: which static pixels are trusted contact samples).
+    Returns:
+        (depth (T, H, W) float32, the fraction of the moving pixels that were placed).
+    """
+    depth = np.asarray(depth, np.float32)
+    moving = np.asarray(moving, bool)
+    if depth.ndim != 3 or moving.shape != depth.shape or np.shape(confidence) != depth.shape:
+        raise ShapeError(f"place_on_contact expects depth (T, H, W) and moving, confidence of its shape, got "
+                         f"{depth.shape}, {moving.shape}, {np.shape(confidence)}")
+    out = depth.copy()
+    placed = 0
+    for t in np.flatnonzero(moving.reshape(len(depth), -1).any(1)):
+        if moving[t].all():
+            continue
+        filled = hidden_depth(depth[t], moving[t])
+        new, regions = mover_depth(filled, confidence[t], moving[t], frame=int(t), min_confidence=min_confidence)
+        changed = np.zeros(moving[t].shape, bool)
+        if regions:
+            changed = moving[t] & (new != filled)
+        out[t] = np.where(moving[t] & changed, new, depth[t])
+        placed += int(changed.sum())
+    return out, placed / max(int(moving.sum()), 1)

@@ -144,6 +144,11 @@ class TrainConfig:
     frame-specific distortion of a monocular prior. (1, 1) = a per-frame scale only."""
     max_log_residual: float = 1.0
     """Bound of the per-pixel log-depth residual (tanh): depth stays within prior * e^(+-1) * scale."""
+    residual_upsample_sigma: float = 0.0
+    """Range scale (log-depth) of the joint bilateral upsampling of the residual net's training-resolution
+    output to full resolution, guided by the log prior (:mod:`vid3d.optimizer.train.upsample`): each
+    pixel takes the correction of the training pixels on its own surface, so a depth edge the prior has
+    sharp gets no halo. 0 = bilinear."""
 
     # --- which depth model trains (see vid3d.optimizer.train.finetune)
     depth_model: str = "auto"
@@ -221,7 +226,10 @@ class TrainConfig:
     static pixel (:func:`vid3d.optimizer.prior.movers.place_in_front`): a mover is never
     behind what it hides. Flow cannot pin a mover's depth (near and fast or far and slow), and a
     fine-tuned network's soft edges drift a mover's rim back to the wall (bear pan, before: mover
-    nearer than the background beside it on 61 % of the boundary after training)."""
+    nearer than the background beside it on 61 % of the boundary after training).
+    Under the plane-sweep prior (movers placed on their ground contact, ``PriorTerms.dynamic_depth_grad``
+    0) the movers' trained depth carries no signal of its own, so each region is first placed again on its ground contact in the refined
+    static depth (:func:`vid3d.optimizer.prior.movers.place_on_contact`), as the prior placed it."""
     fusion_rel_tol: float = 0.1
     """A neighbour's depth counts only when it agrees within this relative difference (same surface,
     not an occluder)."""

@@ -27,6 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vid3d.optimizer.train.upsample import joint_bilateral_upsample
+
 
 def _block(cin: int, cout: int) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1), nn.LeakyReLU(0.1, inplace=True),
@@ -82,8 +84,10 @@ class ResidualDepthModel(nn.Module):
     """Per-frame log-scale ``s (T,)``, coarse log-offset grid ``(T, gh, gw)`` + UNet residual over the prior."""
 
     def __init__(self, num_frames: int, *, channels: tuple[int, ...] = (16, 32, 64, 128),
-                 max_log_residual: float = 1.0, grid: tuple[int, int] = (3, 4)) -> None:
+                 max_log_residual: float = 1.0, grid: tuple[int, int] = (3, 4),
+                 upsample_sigma: float = 0.0) -> None:
         super().__init__()
+        self.upsample_sigma = float(upsample_sigma)  # 0: bilinear residual upsampling
         self.unet = ResidualUNet(4, channels)
         self.log_scale = nn.Parameter(torch.zeros(num_frames))
         self.log_grid = nn.Parameter(torch.zeros(num_frames, 1, max(1, grid[0]), max(1, grid[1])))
@@ -130,9 +134,17 @@ class ResidualDepthModel(nn.Module):
     @torch.no_grad()
     def full_resolution_depth(self, frame: int, rgb: torch.Tensor, log_prior: torch.Tensor,
                               prior_full: torch.Tensor) -> torch.Tensor:
-        """Depth ``(H, W)`` = prior_full ``(H, W)`` * exp(s + g + upsampled residual of the low-res inputs)."""
+        """Depth ``(H, W)`` = prior_full ``(H, W)`` * exp(s + g + upsampled residual of the low-res inputs).
+
+        The residual is upsampled guided by the log prior (:mod:`.upsample`, ``upsample_sigma`` > 0)
+        or bilinearly (0).
+        """
         r = self.residual(rgb[None], log_prior[None])  # (1, 1, h, w)
-        r_up = F.interpolate(r, size=prior_full.shape[-2:], mode="bilinear", align_corners=False)[0, 0]
+        if self.upsample_sigma > 0:
+            r_up = joint_bilateral_upsample(r[0, 0], log_prior[0], torch.log(prior_full.clamp(min=1e-12)),
+                                            self.upsample_sigma)
+        else:
+            r_up = F.interpolate(r, size=prior_full.shape[-2:], mode="bilinear", align_corners=False)[0, 0]
         off = self.frame_offset(torch.tensor([frame], device=r.device), tuple(prior_full.shape[-2:]))[0]
         return prior_full * torch.exp(off + r_up)
 

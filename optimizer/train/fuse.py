@@ -27,7 +27,7 @@ from vid3d.optimizer.train.config import TrainConfig
 from vid3d.optimizer.train.data import Flows
 from vid3d.optimizer.train.prepare import PreparedClip, resize_bilinear
 from vid3d.optimizer.train.finetune import DepthModel
-from vid3d.optimizer.prior.movers import place_in_front
+from vid3d.optimizer.prior.movers import place_in_front, place_on_contact
 from vid3d.optimizer.train.multiview import multiview_fuse
 from vid3d.optimizer.train.scene_flow import SceneFlowField
 
@@ -117,11 +117,15 @@ def agreement_confidence(z: torch.Tensor, sf: SceneFlowField, clip: PreparedClip
 
 def fuse_outputs(depth: DepthModel, sf: SceneFlowField, clip: PreparedClip, cfg: TrainConfig,
                  flows: Flows, *, prior_confidence: np.ndarray | None = None,
-                 dynamic: np.ndarray | None = None) -> Fused:
+                 dynamic: np.ndarray | None = None, movers_on_contact: bool = False) -> Fused:
     """Full-resolution depth, confidence and one-step scene flow of every frame (see module doc).
 
     ``prior_confidence`` (T, H, W) weighs each view in the multi-view fusion (None = equal);
-    ``dynamic`` (T, H, W) bool marks pixels the fusion leaves alone.
+    ``dynamic`` (T, H, W) bool marks pixels the fusion leaves alone. ``movers_on_contact``: the
+    prior placed the movers on their ground contact (the plane-sweep prior) and training sent their
+    depth no gradient, so what is left there is a by-product of the depth net: they are placed again
+    on their contact in the refined static depth (:func:`~vid3d.optimizer.prior.movers.place_on_contact`,
+    needs ``prior_confidence``) before the in-front cap.
     """
     depth.eval()
     dev = clip.rgb.device
@@ -157,6 +161,8 @@ def fuse_outputs(depth: DepthModel, sf: SceneFlowField, clip: PreparedClip, cfg:
             if prior_confidence is not None:  # masked regions the plane sweep found photo-consistent are static
                 movers = movers & (np.asarray(prior_confidence) <= 0)
             if movers.any():
+                if movers_on_contact and prior_confidence is not None:
+                    depth_out, _ = place_on_contact(depth_out, movers, prior_confidence)
                 depth_out, capped = place_in_front(depth_out, movers)
         for i in range(T - 1):
             d = torch.from_numpy(depth_out[i]).to(dev)

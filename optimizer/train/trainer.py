@@ -44,7 +44,7 @@ def make_depth_model(clip: PreparedClip, cfg: TrainConfig, device: torch.device)
                                    anchored=cfg.finetune_anchored, full_res=cfg.finetune_full_res,
                                    rgb_full=clip.rgb_full).to(device)
     return ResidualDepthModel(T, channels=cfg.depth_channels, max_log_residual=cfg.max_log_residual,
-                              grid=cfg.offset_grid).to(device)
+                              grid=cfg.offset_grid, upsample_sigma=cfg.residual_upsample_sigma).to(device)
 
 
 class Trainer:

@@ -5,8 +5,8 @@
 ``OptimizeConfig.preset(name)`` and applies the user's options with :meth:`OptimizeConfig.replace`
 and the stage configs' own ``replace``; no stage reads options from anywhere else.
 
-What the prior changes in training is part of the training config: ``TrainConfig.geometric_prior``
-and ``TrainConfig.learned_prior`` (:class:`~vid3d.optimizer.train.config.PriorTerms`); the training
+What the prior changes in training is part of the training config: ``TrainConfig.geometric_prior``,
+``hybrid_prior`` and ``learned_prior`` (:class:`~vid3d.optimizer.train.config.PriorTerms`); the training
 stage picks one by the backend that made the prior.
 """
 

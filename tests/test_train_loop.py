@@ -178,7 +178,8 @@ def test_the_prior_backend_picks_the_prior_terms(backend, monkeypatch):
     res = train_consistent_depth(dataclasses.replace(_tiny_inputs(), prior_backend=backend), cfg, device="cpu",
                                  progress=False)
     assert seen == [cfg.prior_terms(backend)] and res.report["prior_backend"] == backend
-    assert seen[0] == (cfg.learned_prior if backend == "midas" else cfg.geometric_prior)
+    want = {"midas": cfg.learned_prior, "geometric": cfg.geometric_prior, "pydnet+hybrid": cfg.hybrid_prior}
+    assert seen[0] == want[backend]
     # a hybrid prior trains the residual model even with the network's weights at hand
     assert cfg.depth_model_for(backend, "net.tflite") == "residual"
     assert cfg.depth_model_for("pydnet", "net.tflite") == "finetune"

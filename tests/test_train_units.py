@@ -15,6 +15,7 @@ import vid3d  # noqa: F401
 from vid3d.formats.conventions import project_points, unproject_depth
 from vid3d.formats.errors import InputError, ShapeError
 from vid3d.optimizer.train import TrainConfig, TrainInputs
+from vid3d.optimizer.train.config import PriorTerms
 from vid3d.optimizer.train import losses as L
 from vid3d.optimizer.train.depth_net import PretrainedDepthWrapper, ResidualDepthModel
 from vid3d.optimizer.train.pairs import batch_indices, make_pairs, sample_pixels
@@ -265,6 +266,11 @@ def test_config_adapts_to_the_prior_backend():
     learned = cfg.prior_terms("midas")
     assert learned.residual_weight < geometric.residual_weight and learned.dynamic_depth_grad == 1.0
     assert cfg.prior_terms("depth_anything") == learned
+    hybrid = cfg.prior_terms("pydnet+hybrid")  # held like the plane sweep, the network's pixels freer
+    assert hybrid.residual_weight == geometric.residual_weight and hybrid.hold_offset
+    assert hybrid.confidence_floor < geometric.confidence_floor == 1.0
+    with pytest.raises(InputError, match="confidence_floor"):
+        PriorTerms(residual_weight=1.0, dynamic_depth_grad=0.0, confidence_floor=1.5)
 
 
 def test_inputs_validation():

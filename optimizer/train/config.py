@@ -49,11 +49,21 @@ class PriorTerms:
     per-frame scale, so left free it wandered: HoloLens (36 frames, SfM poses, hybrid prior) refined
     per-frame scale over the prior 0.90-1.07 (static AbsRel 0.104 -> 0.117). A learned monocular
     prior's per-frame scale is a guess, so it stays free there."""
+    confidence_floor: float = 0.25
+    """Least confidence the residual weight uses: weight = ``residual_weight`` x max(prior confidence,
+    floor). 1 = the confidence is ignored (every pixel held alike). Where a plane sweep is not
+    confident its depth was filled in from the confident pixels around it (edge-aware), and the
+    flow there (textureless areas, occlusion edges) is the least reliable too, so the geometric prior
+    holds every pixel alike: measured on the walkers clip (whole pipeline, standard preset; refined
+    static / moving AbsRel / temporal) floor 0.25 -> 0.043 / 0.073 / 0.0057, 1.0 -> 0.037 / 0.077 /
+    0.0063 (prior 0.034 / 0.091 / 0.0225). A hybrid prior's unconfident pixels are a learned
+    network's, which training is there to correct, so it keeps 0.25."""
 
     def __post_init__(self) -> None:
-        if self.residual_weight < 0 or not 0.0 <= self.dynamic_depth_grad <= 1.0:
-            raise InputError(f"PriorTerms needs residual_weight >= 0 and dynamic_depth_grad in [0, 1], got "
-                             f"{self.residual_weight}, {self.dynamic_depth_grad}")
+        if (self.residual_weight < 0 or not 0.0 <= self.dynamic_depth_grad <= 1.0
+                or not 0.0 <= self.confidence_floor <= 1.0):
+            raise InputError(f"PriorTerms needs residual_weight >= 0, dynamic_depth_grad and confidence_floor in "
+                             f"[0, 1], got {self.residual_weight}, {self.dynamic_depth_grad}, {self.confidence_floor}")
 
 
 @dataclass(frozen=True)
@@ -117,18 +127,20 @@ class TrainConfig:
     """L1 weight on scene flow outside the dynamic mask (pixels at median depth); 0 = reference
     behaviour (no static term). Used only when a dynamic mask is given."""
     # --- how strongly training holds on to the prior: chosen by the kind of prior (see PriorTerms)
-    geometric_prior: PriorTerms = PriorTerms(residual_weight=10.0, dynamic_depth_grad=0.0, hold_offset=True)
+    geometric_prior: PriorTerms = PriorTerms(residual_weight=10.0, dynamic_depth_grad=0.0, hold_offset=True,
+                                             confidence_floor=1.0)
     """Terms for the weight-free ``geometric`` (plane-sweep) prior: it is accurate where confident and
-    knows nothing of movers, so its residual and per-frame scale are held (weight 10) and movers' depth
-    is frozen."""
+    knows nothing of movers, so its residual and per-frame scale are held (weight 10, on every pixel
+    alike) and movers' depth is frozen."""
+    hybrid_prior: PriorTerms = PriorTerms(residual_weight=10.0, dynamic_depth_grad=0.0, hold_offset=True,
+                                          confidence_floor=0.25)
+    """Terms for a learned prior combined with the plane sweep (``NAME+hybrid``): held like the
+    geometric prior, but weighted by the sweep's confidence (floor 0.25), so the learned network's
+    pixels are freer to change."""
     learned_prior: PriorTerms = PriorTerms(residual_weight=0.01, dynamic_depth_grad=1.0)
     """Terms for a learned monocular prior (``midas``, ``depth_anything``): it knows moving objects'
     depth but not the clip's per-frame scale, so its residual is free and movers' depth trains
     (reference behaviour)."""
-    residual_conf_floor: float = 0.25
-    """Least confidence the residual weight uses (weight = PriorTerms.residual_weight * max(confidence,
-    floor)): textureless pixels, where the prior was filled in, also have the least reliable flow,
-    so they must not be free to drift."""
 
     scale_anchor_weight: float = 10.0
     """Weight on the square of the clip's mean log-depth offset (mean over frames of s_i + g_i):
@@ -148,7 +160,10 @@ class TrainConfig:
     """Range scale (log-depth) of the joint bilateral upsampling of the residual net's training-resolution
     output to full resolution, guided by the log prior (:mod:`vid3d.optimizer.train.upsample`): each
     pixel takes the correction of the training pixels on its own surface, so a depth edge the prior has
-    sharp gets no halo. 0 = bilinear."""
+    sharp gets no halo. 0 = bilinear. Measured on the walkers clip (whole pipeline, standard preset,
+    plane-sweep prior): refined static AbsRel 0.0426 bilinear, 0.0432 at 0.05: the halos the refined
+    depth shows around occlusion edges come from training itself, not from the upsampling, so it
+    stays off. (Holding the prior's depth edges like the movers' band, as a variant: 0.0405.)"""
 
     # --- which depth model trains (see vid3d.optimizer.train.finetune)
     depth_model: str = "auto"
@@ -165,7 +180,7 @@ class TrainConfig:
     0.753 / 0.024, the reference's unanchored form 0.329 / 0.350 / 0.003: under a learned prior's
     weak pull (``learned_prior``) the residual net gains consistency and loses accuracy, the
     fine-tuned network gains both. A *hybrid* prior (``--prior pydnet``'s default: the plane sweep
-    where confident) trains the residual model with the geometric prior's terms: in the whole
+    where confident) trains the residual model, held like the geometric prior (``hybrid_prior``): in the whole
     pipeline on HoloLens (36 frames, SfM poses, hybrid prior static AbsRel 0.104) the fine-tuned
     network ran off (the last third of the clip 20-57x too deep, AbsRel 9-17, with a per-frame anchor
     too)."""
@@ -286,8 +301,10 @@ class TrainConfig:
     def prior_terms(self, backend: str) -> PriorTerms:
         """The prior terms for a prior made by ``backend``: ``geometric``, a learned network's name, or
         ``NAME+hybrid`` (a learned network combined with the plane sweep, geometric where the sweep is
-        confident, movers placed in front of what they hide: held like the geometric prior)."""
-        return self.geometric_prior if backend == "geometric" or backend.endswith(HYBRID) else self.learned_prior
+        confident, movers placed in front of what they hide: :attr:`hybrid_prior`)."""
+        if backend == "geometric":
+            return self.geometric_prior
+        return self.hybrid_prior if backend.endswith(HYBRID) else self.learned_prior
 
     def depth_model_for(self, backend: str, weights: str | None) -> str:
         """``"residual"`` or ``"finetune"`` for a prior made by ``backend`` whose network weights are

@@ -161,7 +161,7 @@ class Trainer:
         else:
             out["static"] = zero
         if not warm and self.terms.residual_weight > 0:
-            w = None if clip.prior_conf is None else clip.prior_conf[fr].clamp(min=cfg.residual_conf_floor)
+            w = None if clip.prior_conf is None else clip.prior_conf[fr].clamp(min=self.terms.confidence_floor)
             held = log_z - clip.log_prior[fr][:, 0] if self.terms.hold_offset else r  # s_i + g_i + r, or r
             out["residual"] = L.residual_loss(held, w)
         else:

@@ -268,14 +268,24 @@ def place_in_front(depth: np.ndarray, moving: np.ndarray) -> tuple[np.ndarray, f
     if depth.ndim != 3 or moving.shape != depth.shape:
         raise ShapeError(f"place_in_front expects depth (T, H, W) and moving of its shape, got {depth.shape}, "
                          f"{moving.shape}")
+
+    def cap(t: int) -> tuple[np.ndarray, np.ndarray]:
+        return cap_in_front(depth[t], moving[t], hidden_depth(depth[t], moving[t]))
+
+    return _each_frame_with_movers(depth, moving, cap)
+
+
+def _each_frame_with_movers(depth: np.ndarray, moving: np.ndarray, change) -> tuple[np.ndarray, float]:
+    """``depth`` (T, H, W) with ``change(t) -> (new depth (H, W), changed pixels (H, W) bool)`` applied
+    to every frame that has moving pixels and static ones; and the share of the moving pixels changed."""
     out = depth.copy()
-    n_capped = 0
+    n_changed = 0
     for t in np.flatnonzero(moving.reshape(len(depth), -1).any(1)):
         if moving[t].all():
             continue
-        out[t], capped = cap_in_front(depth[t], moving[t], hidden_depth(depth[t], moving[t]))
-        n_capped += int(capped.sum())
-    return out, n_capped / max(int(moving.sum()), 1)
+        out[t], changed = change(int(t))
+        n_changed += int(changed.sum())
+    return out, n_changed / max(int(moving.sum()), 1)
 
 
 def place_on_contact(depth: np.ndarray, moving: np.ndarray, confidence: np.ndarray, *,
@@ -300,16 +310,11 @@ def place_on_contact(depth: np.ndarray, moving: np.ndarray, confidence: np.ndarr
     if depth.ndim != 3 or moving.shape != depth.shape or np.shape(confidence) != depth.shape:
         raise ShapeError(f"place_on_contact expects depth (T, H, W) and moving, confidence of its shape, got "
                          f"{depth.shape}, {moving.shape}, {np.shape(confidence)}")
-    out = depth.copy()
-    placed = 0
-    for t in np.flatnonzero(moving.reshape(len(depth), -1).any(1)):
-        if moving[t].all():
-            continue
+
+    def place(t: int) -> tuple[np.ndarray, np.ndarray]:
         filled = hidden_depth(depth[t], moving[t])
-        new, regions = mover_depth(filled, confidence[t], moving[t], frame=int(t), min_confidence=min_confidence)
-        changed = np.zeros(moving[t].shape, bool)
-        if regions:
-            changed = moving[t] & (new != filled)
-        out[t] = np.where(moving[t] & changed, new, depth[t])
-        placed += int(changed.sum())
-    return out, placed / max(int(moving.sum()), 1)
+        new, regions = mover_depth(filled, confidence[t], moving[t], frame=t, min_confidence=min_confidence)
+        changed = moving[t] & (new != filled) if regions else np.zeros(moving[t].shape, bool)
+        return np.where(changed, new, depth[t]), changed  # regions too small to place keep their depth
+
+    return _each_frame_with_movers(depth, moving, place)

@@ -38,13 +38,15 @@ CHUNK = 65536
 class Fused:
     """depth (T, H, W) f32, confidence (T, H, W) f32 in [0, 1], scene_flow (T, H, W, 3) f32;
     fusion_support: mean number of neighbours that agreed per static pixel (0 without fusion);
-    movers_capped_fraction: share of the moving pixels brought in front of what they hide."""
+    movers_capped_fraction: share of the moving pixels brought in front of what they hide;
+    movers_placed_fraction: share placed again on their ground contact (``movers_on_contact``)."""
 
     depth: np.ndarray
     confidence: np.ndarray
     scene_flow: np.ndarray
     fusion_support: float = 0.0
     movers_capped_fraction: float = 0.0
+    movers_placed_fraction: float = 0.0
 
 
 def _grid(h: int, w: int, device) -> torch.Tensor:
@@ -155,18 +157,19 @@ def fuse_outputs(depth: DepthModel, sf: SceneFlowField, clip: PreparedClip, cfg:
                                                 rel_tol=cfg.fusion_rel_tol, device=dev)
             static = np.ones(sup.shape, bool) if dynamic is None else ~np.asarray(dynamic, bool)
             support = float(sup[static].mean()) if static.any() else 0.0
-        capped = 0.0
+        capped = placed = 0.0
         if cfg.movers_in_front and dynamic is not None:
             movers = np.asarray(dynamic, bool)
             if prior_confidence is not None:  # masked regions the plane sweep found photo-consistent are static
                 movers = movers & (np.asarray(prior_confidence) <= 0)
             if movers.any():
                 if movers_on_contact and prior_confidence is not None:
-                    depth_out, _ = place_on_contact(depth_out, movers, prior_confidence)
+                    depth_out, placed = place_on_contact(depth_out, movers, prior_confidence)
                 depth_out, capped = place_in_front(depth_out, movers)
         for i in range(T - 1):
             d = torch.from_numpy(depth_out[i]).to(dev)
             X = L.unproject_pixels(uv, d.reshape(1, -1), K_full, clip.T_world_camera[i][None])[0]
             sflow[i] = _chunked_sf(sf, X, float(sf.time_of(i))).reshape(H, W, 3).cpu().numpy()
     return Fused(depth=depth_out, confidence=conf.clamp(0, 1).cpu().numpy().astype(np.float32),
-                 scene_flow=sflow, fusion_support=support, movers_capped_fraction=capped)
+                 scene_flow=sflow, fusion_support=support, movers_capped_fraction=capped,
+                 movers_placed_fraction=placed)

@@ -160,6 +160,7 @@ def _train(inputs: TrainInputs, cfg: TrainConfig, dev: torch.device, checkpoint_
         "mean_confidence": float(fused.confidence.mean()),
         "fusion_support_mean": fused.fusion_support,
         "movers_capped_fraction": fused.movers_capped_fraction,
+        "movers_placed_fraction": fused.movers_placed_fraction,
     }
     return TrainResult(depth=fused.depth, confidence=fused.confidence, scene_flow=fused.scene_flow,
                        losses=hist, timings=timings, report=report)

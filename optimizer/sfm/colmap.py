@@ -25,7 +25,7 @@ from .config import SfmConfig
 def _pycolmap():
     import pycolmap
 
-    pycolmap.logging.minloglevel = 2  # silence glog INFO/WARNING
+    pycolmap.logging.minloglevel = 3  # silence glog INFO, WARNING and ERROR ("Failed to create any sparse model"): vid3d reports failures itself
     return pycolmap
 
 

@@ -186,3 +186,22 @@ def test_a_tiny_translating_clip_is_not_declared_rotation_only(tmp_path):
     clip = make_clip(SceneConfig.preset("tiny_dynamic").replace(num_frames=9))
     res = estimate_poses(clip.rgb, clip.dynamic_mask, OptimizeConfig.preset("standard").sfm, tmp_path)
     assert res.report["motion_model"] == "translating" and res.registered.sum() >= 8
+
+
+def test_a_mapping_that_runs_past_its_time_limit_stops_and_says_so(static_clip, tmp_path, monkeypatch):
+    """The mapper is stopped after its time limit (here 1 s, the 60 s floor lowered) and the stage still
+    finishes with what it built, the report saying that the limit was hit; the limit scales with the clip."""
+    from vid3d.optimizer.sfm.colmap import mapper_time_limit
+
+    assert mapper_time_limit(SfmConfig(), 100) == 300 and mapper_time_limit(SfmConfig(), 5) == 60
+    assert mapper_time_limit(SfmConfig(mapper_seconds_per_frame=0), 100) == -1
+    with pytest.raises(InputError, match="mapper_seconds_per_frame"):
+        SfmConfig(mapper_seconds_per_frame=-1)
+    monkeypatch.setattr(colmap_mod, "MIN_MAPPER_SECONDS", 0)
+    clip = make_clip(SceneConfig.preset("static").replace(height=180, width=320, num_frames=24))
+    res = estimate_poses(clip.rgb, None, FAST.replace(mapper_seconds_per_frame=1e-6), tmp_path)
+    tried = res.report["focal_init"]["tried"]
+    assert tried[0]["hit_time_limit"], tried
+    assert res.T_world_camera.shape == (24, 4, 4) and np.isfinite(res.T_world_camera).all()
+    unlimited = estimate_poses(clip.rgb, None, FAST.replace(mapper_seconds_per_frame=0), tmp_path / "free")
+    assert not any(c["hit_time_limit"] for c in unlimited.report["focal_init"]["tried"])

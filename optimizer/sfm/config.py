@@ -62,6 +62,11 @@ class SfmConfig:
         pan_max_rotation_travel: when every frame pair's homography is a rotation (none has parallax),
             a reconstruction travelling less than this fraction of the median scene depth is a pan too.
         normalize_scale: rescale the world so that the median depth of the sparse points is 1.
+        mapper_seconds_per_frame: one incremental mapping stops after this many seconds per frame
+            (at least 60 s) and keeps the models it has built; 0 = no limit. Mapping a pan from a focal
+            far from its own (the bear clip from 1.2 x the long side, 576 px against ~1070) ran past
+            400 s for 82 frames, trying initial pairs for model after small model; a normal clip maps
+            in 0.1-0.5 s per frame. The report says when a mapping hit the limit.
         num_threads: CPU threads for extraction, matching and mapping.
         seed: random seed of COLMAP's RANSAC and mapper.
     """
@@ -86,6 +91,7 @@ class SfmConfig:
     pan_max_rotation_travel: float = 0.1
     focal_min_rotation_deg: float = 1.0
     normalize_scale: bool = True
+    mapper_seconds_per_frame: float = 3.0
     num_threads: int = 2
     seed: int = 0
 
@@ -101,6 +107,9 @@ class SfmConfig:
         if self.second_focal_init != 0.0 and not 0.2 <= self.second_focal_init <= 3.0:
             raise InputError(f"SfmConfig.second_focal_init must be 0 (off) or a fraction of the long side in "
                              f"[0.2, 3], got {self.second_focal_init}")
+        if not self.mapper_seconds_per_frame >= 0:
+            raise InputError(f"SfmConfig.mapper_seconds_per_frame must be >= 0 (0 = no limit), got "
+                             f"{self.mapper_seconds_per_frame}")
         if not 0.0 <= self.min_registered_fraction <= 1.0:
             raise InputError(f"SfmConfig.min_registered_fraction must be in [0, 1], got {self.min_registered_fraction}")
 

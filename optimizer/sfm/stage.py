@@ -46,11 +46,16 @@ def _choose_model(recs: dict) -> tuple[int | None, list[int]]:
     return best, sorted(sizes.values(), reverse=True)
 
 
-def _map(database: Path, image_dir: Path, out_dir: Path, config: SfmConfig) -> tuple[colmap.Model | None, dict]:
+def _map(database: Path, image_dir: Path, out_dir: Path, config: SfmConfig, num_frames: int,
+         ) -> tuple[colmap.Model | None, dict]:
     t0 = time.perf_counter()
-    recs = colmap.run_mapper(database, image_dir, out_dir, config)
+    recs = colmap.run_mapper(database, image_dir, out_dir, config, num_frames)
     best, sizes = _choose_model(recs)
-    info = {"model_sizes": sizes, "seconds": round(time.perf_counter() - t0, 2)}
+    seconds = time.perf_counter() - t0
+    limit = colmap.mapper_time_limit(config, num_frames)
+    info = {"model_sizes": sizes, "seconds": round(seconds, 2), "hit_time_limit": bool(0 < limit <= seconds)}
+    if info["hit_time_limit"]:
+        log.warning("sfm: mapping stopped at its time limit (%d s); keeping the models built so far", limit)
     if best is None:
         return None, info
     return colmap.model_from_reconstruction(recs[best]), info
@@ -195,7 +200,7 @@ def run(rgb: np.ndarray, masks: np.ndarray | None, config: SfmConfig, workdir: P
     t0 = time.perf_counter()
     candidates = []
     colmap.set_initial_focal(database, init_focal)
-    model, info = _map(database, image_dir, workdir / "sparse", config)
+    model, info = _map(database, image_dir, workdir / "sparse", config, T)
     focal_refined = config.refine_focal
     moved = model is not None and not 0.5 < model.K[0, 0] / init_focal < 2.0
     if moved and _plausible_focal(model.K[0, 0], W):
@@ -208,7 +213,7 @@ def run(rgb: np.ndarray, masks: np.ndarray | None, config: SfmConfig, workdir: P
         log.warning("sfm: mapper moved the focal from %.1f to %.1f; re-mapping with the focal fixed",
                     init_focal, model.K[0, 0])
         report["focal_runaway"] = float(model.K[0, 0])
-        model, info = _map(database, image_dir, workdir / "sparse", config.replace(refine_focal=False))
+        model, info = _map(database, image_dir, workdir / "sparse", config.replace(refine_focal=False), T)
         focal_refined = False
     init_method = "self_calibration" if use_self else "default"
     turn = rotation_span_deg(model.T_world_camera) if model is not None else float("nan")
@@ -220,13 +225,13 @@ def run(rgb: np.ndarray, masks: np.ndarray | None, config: SfmConfig, workdir: P
                                         f"(< {config.focal_min_rotation_deg}): focal and depth trade off")
         init_focal, init_method, use_self = default_focal, "default", False
         colmap.set_initial_focal(database, default_focal)
-        model, info = _map(database, image_dir, workdir / "sparse", config.replace(refine_focal=False))
+        model, info = _map(database, image_dir, workdir / "sparse", config.replace(refine_focal=False), T)
         focal_refined = False
     candidates.append((init_method, init_focal, model, info))
     def map_from(name: str, focal: float, folder: str) -> None:
         """Map once more from another initial focal; a result far from it and implausible is dropped."""
         colmap.set_initial_focal(database, focal)
-        m, i = _map(database, image_dir, workdir / folder, config)
+        m, i = _map(database, image_dir, workdir / folder, config, T)
         if m is not None and not (0.5 < m.K[0, 0] / focal < 2.0 or _plausible_focal(m.K[0, 0], W)):
             m = None
         candidates.append((name, focal, m, i))
@@ -246,7 +251,8 @@ def run(rgb: np.ndarray, masks: np.ndarray | None, config: SfmConfig, workdir: P
     init_name, init_focal, model, info = max(candidates, key=score)
     report["focal_init"] = {"method": init_name, "focal": init_focal,
                             "tried": [{"method": c[0], "focal": c[1], "registered": 0 if c[2] is None else len(c[2].T_world_camera),
-                                       "model_sizes": c[3]["model_sizes"]} for c in candidates]}
+                                       "model_sizes": c[3]["model_sizes"], "hit_time_limit": c[3]["hit_time_limit"]}
+                                      for c in candidates]}
     report["model_sizes"] = info["model_sizes"]
 
     poses: dict[int, np.ndarray] = {}

@@ -271,6 +271,10 @@ def test_config_adapts_to_the_prior_backend():
     assert hybrid.confidence_floor < geometric.confidence_floor == 1.0
     with pytest.raises(InputError, match="confidence_floor"):
         PriorTerms(residual_weight=1.0, dynamic_depth_grad=0.0, confidence_floor=1.5)
+    # only the plane sweep placed its movers on their contact: only it places them there again
+    assert geometric.movers_on_contact and not hybrid.movers_on_contact and not learned.movers_on_contact
+    with pytest.raises(InputError, match="residual_upsample_sigma"):
+        TrainConfig(residual_upsample_sigma=-0.1)
 
 
 def test_inputs_validation():

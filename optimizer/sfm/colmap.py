@@ -25,7 +25,7 @@ from .config import SfmConfig
 def _pycolmap():
     import pycolmap
 
-    pycolmap.logging.minloglevel = 3  # silence glog INFO, WARNING and ERROR ("Failed to create any sparse model"): vid3d reports failures itself
+    pycolmap.logging.minloglevel = 3  # glog INFO, WARNING and ERROR off: vid3d reports failures itself
     return pycolmap
 
 
@@ -146,6 +146,9 @@ def set_initial_focal(database: Path, focal: float) -> None:
         db.update_camera(cam)
 
 
+MIN_MAPPER_SECONDS = 60
+
+
 def mapper_time_limit(config: SfmConfig, num_frames: int) -> int:
     """Seconds one incremental mapping may run (``SfmConfig.mapper_seconds_per_frame``; -1 = no limit)."""
     if config.mapper_seconds_per_frame <= 0:
@@ -153,12 +156,9 @@ def mapper_time_limit(config: SfmConfig, num_frames: int) -> int:
     return int(max(MIN_MAPPER_SECONDS, np.ceil(config.mapper_seconds_per_frame * num_frames)))
 
 
-MIN_MAPPER_SECONDS = 60
-
-
-def run_mapper(database: Path, image_dir: Path, out_dir: Path, config: SfmConfig, num_frames: int) -> dict:
-    """Incremental mapping with video-friendly options, stopped after :func:`mapper_time_limit`
-    seconds (the models built so far are kept). Returns {model index: pycolmap.Reconstruction}."""
+def run_mapper(database: Path, image_dir: Path, out_dir: Path, config: SfmConfig, max_seconds: int = -1) -> dict:
+    """Incremental mapping with video-friendly options, stopped after ``max_seconds`` (-1 = no limit;
+    the models built so far are kept). Returns {model index: pycolmap.Reconstruction}."""
     pycolmap = _pycolmap()
     if out_dir.exists():
         shutil.rmtree(out_dir)
@@ -175,7 +175,7 @@ def run_mapper(database: Path, image_dir: Path, out_dir: Path, config: SfmConfig
     opts.mapper.init_min_tri_angle = config.init_min_tri_angle
     opts.mapper.abs_pose_min_num_inliers = config.abs_pose_min_num_inliers
     opts.mapper.init_min_num_inliers = 50
-    opts.max_runtime_seconds = mapper_time_limit(config, num_frames)
+    opts.max_runtime_seconds = int(max_seconds)
     return pycolmap.incremental_mapping(database, image_dir, out_dir, options=opts)
 
 

@@ -48,11 +48,11 @@ def _choose_model(recs: dict) -> tuple[int | None, list[int]]:
 
 def _map(database: Path, image_dir: Path, out_dir: Path, config: SfmConfig, num_frames: int,
          ) -> tuple[colmap.Model | None, dict]:
+    limit = colmap.mapper_time_limit(config, num_frames)
     t0 = time.perf_counter()
-    recs = colmap.run_mapper(database, image_dir, out_dir, config, num_frames)
+    recs = colmap.run_mapper(database, image_dir, out_dir, config, limit)
     best, sizes = _choose_model(recs)
     seconds = time.perf_counter() - t0
-    limit = colmap.mapper_time_limit(config, num_frames)
     info = {"model_sizes": sizes, "seconds": round(seconds, 2), "hit_time_limit": bool(0 < limit <= seconds)}
     if info["hit_time_limit"]:
         log.warning("sfm: mapping stopped at its time limit (%d s); keeping the models built so far", limit)

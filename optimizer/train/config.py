@@ -58,6 +58,10 @@ class PriorTerms:
     static / moving AbsRel / temporal) floor 0.25 -> 0.043 / 0.073 / 0.0057, 1.0 -> 0.037 / 0.077 /
     0.0063 (prior 0.034 / 0.091 / 0.0225). A hybrid prior's unconfident pixels are a learned
     network's, which training is there to correct, so it keeps 0.25."""
+    movers_on_contact: bool = False
+    """After training, movers are placed again on their ground contact in the refined static depth
+    (:func:`vid3d.optimizer.prior.movers.place_on_contact`): for the plane-sweep prior, which placed
+    them there and whose movers' depth gets no gradient (``dynamic_depth_grad`` 0)."""
 
     def __post_init__(self) -> None:
         if (self.residual_weight < 0 or not 0.0 <= self.dynamic_depth_grad <= 1.0
@@ -128,7 +132,7 @@ class TrainConfig:
     behaviour (no static term). Used only when a dynamic mask is given."""
     # --- how strongly training holds on to the prior: chosen by the kind of prior (see PriorTerms)
     geometric_prior: PriorTerms = PriorTerms(residual_weight=10.0, dynamic_depth_grad=0.0, hold_offset=True,
-                                             confidence_floor=1.0)
+                                             confidence_floor=1.0, movers_on_contact=True)
     """Terms for the weight-free ``geometric`` (plane-sweep) prior: it is accurate where confident and
     knows nothing of movers, so its residual and per-frame scale are held (weight 10, on every pixel
     alike) and movers' depth is frozen."""
@@ -241,10 +245,9 @@ class TrainConfig:
     static pixel (:func:`vid3d.optimizer.prior.movers.place_in_front`): a mover is never
     behind what it hides. Flow cannot pin a mover's depth (near and fast or far and slow), and a
     fine-tuned network's soft edges drift a mover's rim back to the wall (bear pan, before: mover
-    nearer than the background beside it on 61 % of the boundary after training).
-    Under the plane-sweep prior (movers placed on their ground contact, ``PriorTerms.dynamic_depth_grad``
-    0) the movers' trained depth carries no signal of its own, so each region is first placed again on its ground contact in the refined
-    static depth (:func:`vid3d.optimizer.prior.movers.place_on_contact`), as the prior placed it."""
+    nearer than the background beside it on 61 % of the boundary after training). Under the
+    plane-sweep prior each region is first placed again on its ground contact
+    (``PriorTerms.movers_on_contact``)."""
     fusion_rel_tol: float = 0.1
     """A neighbour's depth counts only when it agrees within this relative difference (same surface,
     not an occluder)."""
@@ -290,6 +293,9 @@ class TrainConfig:
         if self.finetune_full_res not in ("upsample", "ratio", "network"):
             raise InputError(f"TrainConfig.finetune_full_res must be 'upsample', 'ratio' or 'network', "
                              f"got {self.finetune_full_res!r}")
+        if not self.residual_upsample_sigma >= 0:
+            raise InputError(f"TrainConfig.residual_upsample_sigma must be >= 0 (0 = bilinear), got "
+                             f"{self.residual_upsample_sigma}")
         if self.finetune_long_side < 16 or not (self.finetune_lr >= 0 and self.finetune_affine_lr >= 0):
             raise InputError(f"TrainConfig needs finetune_long_side >= 16 and learning rates >= 0, got "
                              f"{self.finetune_long_side}, {self.finetune_lr}, {self.finetune_affine_lr}")

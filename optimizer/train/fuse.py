@@ -123,11 +123,10 @@ def fuse_outputs(depth: DepthModel, sf: SceneFlowField, clip: PreparedClip, cfg:
     """Full-resolution depth, confidence and one-step scene flow of every frame (see module doc).
 
     ``prior_confidence`` (T, H, W) weighs each view in the multi-view fusion (None = equal);
-    ``dynamic`` (T, H, W) bool marks pixels the fusion leaves alone. ``movers_on_contact``: the
-    prior placed the movers on their ground contact (the plane-sweep prior) and training sent their
-    depth no gradient, so what is left there is a by-product of the depth net: they are placed again
-    on their contact in the refined static depth (:func:`~vid3d.optimizer.prior.movers.place_on_contact`,
-    needs ``prior_confidence``) before the in-front cap.
+    ``dynamic`` (T, H, W) bool marks pixels the fusion leaves alone. ``movers_on_contact``
+    (``PriorTerms.movers_on_contact``): movers are placed again on their ground contact in the refined
+    static depth (:func:`~vid3d.optimizer.prior.movers.place_on_contact`, needs ``prior_confidence``)
+    before the in-front cap.
     """
     depth.eval()
     dev = clip.rgb.device

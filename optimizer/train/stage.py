@@ -140,8 +140,7 @@ def _train(inputs: TrainInputs, cfg: TrainConfig, dev: torch.device, checkpoint_
 
     t2 = time.perf_counter()
     fused = fuse_outputs(tr.depth, tr.sf, clip, cfg, inputs.flows, prior_confidence=inputs.prior_confidence,
-                         dynamic=inputs.dynamic_mask,
-                         movers_on_contact=inputs.prior_backend == "geometric" and tr.terms.dynamic_depth_grad == 0)
+                         dynamic=inputs.dynamic_mask, movers_on_contact=tr.terms.movers_on_contact)
     timings["fuse_s"] = time.perf_counter() - t2
     timings["total_s"] = time.perf_counter() - t0
 

@@ -13,7 +13,8 @@ ground truth). The bundle is then scored against the ground truth:
 - cost: seconds per frame of the frontend.
 
 Beside each family, the peer: plain pycolmap with its defaults on the same frames
-(``peer_pycolmap.py``): frames registered, ATE over those, focal error.
+(``peer_pycolmap.py``), given the frames vid3d decoded from the same H.264 file: frames registered,
+ATE over those, focal error.
 
     .venv/bin/python benchmarks/frontend_families.py [--families orbit,pan] [--no-peer] [--tiny]
 
@@ -77,12 +78,17 @@ def score(name: str, clip, bundle: Path, seconds: float) -> dict:
     return row
 
 
-def peer(clip, workdir: Path) -> dict:
+def peer(clip, video: Path, frames_config, workdir: Path) -> dict:
+    """The peer on the frames vid3d decoded from the same H.264 file (not the lossless renders)."""
     from peer_pycolmap import plain_pycolmap
 
     from vid3d.eval.metrics import intrinsics_metrics, trajectory_metrics
+    from vid3d.optimizer import frames
 
-    pc = plain_pycolmap(clip.rgb, workdir)
+    rgb = frames.run(video, frames_config).rgb
+    if rgb.shape != clip.rgb.shape:
+        raise SystemExit(f"decoded frames {rgb.shape} differ from the clip's {clip.rgb.shape}: scores would not align")
+    pc = plain_pycolmap(rgb, workdir)
     out = {"peer_registered": pc["registered"], "peer_s_per_frame": pc["seconds"] / clip.num_frames}
     frames = sorted(pc["poses"])
     gt = clip.T_world_camera
@@ -132,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         row = score(preset, clip, out, time.perf_counter() - t0)
         if not args.no_peer:
-            row.update(peer(clip, args.workdir / f"{preset}_peer"))
+            row.update(peer(clip, video, config.frames, args.workdir / f"{preset}_peer"))
         rows.append(row)
         print(f"{preset}: done", file=sys.stderr, flush=True)
 

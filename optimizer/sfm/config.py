@@ -50,6 +50,12 @@ class SfmConfig:
         fill_rotation_only: frames that stay unregistered get a rotation from a homography to the
             nearest posed frame and an interpolated position (reported as ``homography``); otherwise
             they get interpolated poses (reported as ``interpolated``).
+        pan_bundle_adjustment: a clip concluded to be a pan gets a rotation-only bundle adjustment
+            (``pan_ba.refine_pan``): every frame's rotation and the focal (when the rotations observe
+            it) from every verified match at once, after the homography chain that starts it. The
+            frames it poses count as registered; the report gives the transfer error before / after.
+        pan_ba_matches_per_pair: verified matches per frame pair used by that adjustment (drawn at
+            random, seeded, where a pair has more).
         min_registered_fraction: below this fraction of frames registered by SfM + PnP, the clip is
             treated as unsolvable by SfM: a rotation-only (panorama) solution is tried for all frames,
             and if that fails too an InputError says why.
@@ -86,6 +92,8 @@ class SfmConfig:
     second_focal_init: float = 0.75
     pnp_min_num_inliers: int = 12
     fill_rotation_only: bool = True
+    pan_bundle_adjustment: bool = True
+    pan_ba_matches_per_pair: int = 200
     min_registered_fraction: float = 0.3
     pan_max_translation: float = 0.02
     pan_max_rotation_travel: float = 0.1
@@ -110,6 +118,8 @@ class SfmConfig:
         if not self.mapper_seconds_per_frame >= 0:
             raise InputError(f"SfmConfig.mapper_seconds_per_frame must be >= 0 (0 = no limit), got "
                              f"{self.mapper_seconds_per_frame}")
+        if self.pan_ba_matches_per_pair < 10:
+            raise InputError(f"SfmConfig.pan_ba_matches_per_pair must be >= 10, got {self.pan_ba_matches_per_pair}")
         if not 0.0 <= self.min_registered_fraction <= 1.0:
             raise InputError(f"SfmConfig.min_registered_fraction must be in [0, 1], got {self.min_registered_fraction}")
 
@@ -125,8 +135,9 @@ class PoseResult:
     Attributes:
         T_world_camera: (T, 4, 4) float64 camera-to-world (OpenCV axes).
         K: (3, 3) float64 shared pinhole intrinsics at the working resolution (pixel centres +0.5).
-        registered: (T,) bool, True where SfM (mapper or PnP re-registration) posed the frame; the
-            others were filled (see ``report["filled"]``).
+        registered: (T,) bool, True where SfM posed the frame: the mapper, PnP re-registration, or,
+            for a pan, the rotation-only bundle adjustment; the others were filled (see
+            ``report["filled"]``).
         points_world: (N, 3) float64 sparse static points.
         points_rgb: (N, 3) uint8 their colours.
         report: what happened (registered count, models, focal, reprojection error, filled frames

@@ -15,7 +15,7 @@ import numpy as np
 
 from vid3d.formats.errors import InputError, ShapeError
 
-from . import colmap
+from . import colmap, pan_ba
 from .config import PoseResult, SfmConfig
 from .fill import fill_missing, pnp_register
 from .focal import estimate_focal, pair_geometries
@@ -116,6 +116,29 @@ def _pan_reason(registered: int, num_frames: int, travel: float, fe, config: Sfm
     return ""
 
 
+def _adjust_pan(rot: dict[int, np.ndarray], K: np.ndarray, graph, config: SfmConfig, *, refine_focal: bool):
+    """Rotation-only bundle adjustment of the homography chain ``rot`` (frame -> T_world_camera).
+    Returns (poses, K, registered (T,) bool, how {frame: "homography"} for frames it did not pose,
+    report)."""
+    from vid3d.formats.conventions import make_T
+
+    T = len(rot)
+    matches = pan_ba.pan_matches_from_graph(graph, max_per_pair=config.pan_ba_matches_per_pair, seed=config.seed)
+    res = pan_ba.refine_pan(np.stack([rot[t][:3, :3] for t in range(T)]), K, matches, refine_focal=refine_focal)
+    registered = np.zeros(T, bool)
+    registered[0] = True
+    if not res.report["kept"]:
+        log.warning("sfm: rotation-only bundle adjustment not kept: %s", res.report.get("reason"))
+        return rot, K, registered, {t: "homography" for t in range(1, T)}, res.report
+    log.info("sfm: rotation-only bundle adjustment over %d matches: %.2f -> %.2f px RMS, focal %.1f -> %.1f",
+             res.report["matches"], res.report["rms_px_before"], res.report["rms_px_after"], K[0, 0], res.focal)
+    K = K.copy()
+    K[0, 0] = K[1, 1] = res.focal
+    poses = {t: make_T(res.R_world_camera[t], rot[t][:3, 3]) for t in range(T)}
+    registered |= res.frames_in_ba
+    return poses, K, registered, {t: "homography" for t in range(1, T) if not registered[t]}, res.report
+
+
 def rotation_span_deg(poses: dict[int, np.ndarray]) -> float:
     """Largest rotation angle (deg) between the cameras ``{frame: T_world_camera (4, 4)}``."""
     R = np.stack([poses[f][:3, :3] for f in sorted(poses)])
@@ -132,11 +155,14 @@ def _plausible_focal(focal: float, width: int) -> bool:
 
 
 def _focal_source(pan_reason: str, fe, refined: bool, init_name: str, default_focal: float, side: int,
-                  unobservable: str | None = None) -> str:
+                  unobservable: str | None = None, pan_ba: dict | None = None) -> str:
     """One line saying where the focal comes from, starting with ``assumed`` when it was not observed."""
     if pan_reason:
         if fe.source == "rotation" and fe.sharpness > 1.2:
-            return f"rotation homographies of the panning camera ({fe.num_pairs} pairs, Hartley self-calibration)"
+            line = f"rotation homographies of the panning camera ({fe.num_pairs} pairs, Hartley self-calibration)"
+            if pan_ba and pan_ba.get("kept") and pan_ba.get("refine_focal"):
+                line += f", refined by rotation-only bundle adjustment over {pan_ba['matches']} matches"
+            return line
         return (f"assumed: {default_focal:.1f} px = 1.2 x the long side {side} px (not observable: the camera "
                 f"neither translates nor rotates enough)")
     if unobservable:
@@ -317,6 +343,11 @@ def run(rgb: np.ndarray, masks: np.ndarray | None, config: SfmConfig, workdir: P
         how = {t: "homography" for t in range(1, T)}
         registered = np.zeros(T, bool)
         registered[0] = True
+        if config.pan_bundle_adjustment:
+            t0 = time.perf_counter()
+            poses, K, registered, how, report["pan_bundle_adjustment"] = _adjust_pan(
+                rot, K, graph, config, refine_focal=bool(fe.source == "rotation" and fe.sharpness > 1.2))
+            timings["pan_bundle_adjustment"] = time.perf_counter() - t0
         points = np.zeros((0, 3))
         points_rgb = np.zeros((0, 3), np.uint8)
         obs = np.zeros((0, 4))
@@ -343,7 +374,8 @@ def run(rgb: np.ndarray, masks: np.ndarray | None, config: SfmConfig, workdir: P
     report["scale_applied"] = scale
     report["focal"] = [float(K[0, 0]), float(K[1, 1])]
     report["focal_source"] = _focal_source(pan_reason, fe, focal_refined and model is not None, init_name,
-                                           default_focal, max(H, W), report.get("focal_unobservable"))
+                                           default_focal, max(H, W), report.get("focal_unobservable"),
+                                           report.get("pan_bundle_adjustment"))
     report["focal_observable"] = not report["focal_source"].startswith("assumed")
     report["principal_point"] = [float(K[0, 2]), float(K[1, 2])]
     report["num_points"] = int(len(points))

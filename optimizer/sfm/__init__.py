@@ -1,11 +1,13 @@
 """Stage 4, poses: camera poses and shared pinhole intrinsics by structure from motion (pycolmap, CPU).
 
     frames (+ masks) -> SIFT -> matching -> focal self-calibration -> incremental mapping
-      -> largest model -> PnP re-registration of the rest -> rotation-only / interpolation fill
+      -> largest model -> PnP re-registration of the rest -> motion model (translating or pan)
+      -> translating: rotation-only / interpolation fill of what is left
+         pan: homography chain -> rotation-only bundle adjustment (rotations + focal, every match)
       -> (optional) scale normalisation -> PoseResult
 
 Config :class:`SfmConfig`, result :class:`PoseResult`, entry :func:`run`. Modules: ``colmap``
-(pycolmap calls), ``focal`` (self-calibration), ``fill`` (PnP re-registration, filled poses).
+(pycolmap calls), ``focal`` (self-calibration), ``fill`` (PnP re-registration, filled poses), ``pan_ba`` (rotation-only bundle adjustment).
 """
 
 from .config import PoseResult, SfmConfig

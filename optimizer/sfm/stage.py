@@ -1,7 +1,9 @@
 """Stage 4 entry: ``run(rgb, masks, config, workdir) -> PoseResult`` (camera poses + shared intrinsics).
 
     frames (+ masks) -> SIFT -> matching -> focal self-calibration -> incremental mapping
-      -> largest model -> PnP re-registration of the rest -> rotation-only / interpolation fill
+      -> largest model -> PnP re-registration of the rest -> motion model (translating or pan)
+      -> translating: rotation-only / interpolation fill of what is left
+         pan: homography chain -> rotation-only bundle adjustment (rotations + focal, every match)
       -> (optional) scale normalisation -> PoseResult
 """
 

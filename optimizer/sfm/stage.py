@@ -118,6 +118,11 @@ def _pan_reason(registered: int, num_frames: int, travel: float, fe, config: Sfm
     return ""
 
 
+def _rotations_give_focal(fe) -> bool:
+    """Whether the rotation homographies of a pan observed its focal (Hartley, a sharp minimum)."""
+    return bool(fe.source == "rotation" and fe.sharpness > 1.2)
+
+
 def _adjust_pan(rot: dict[int, np.ndarray], K: np.ndarray, graph, config: SfmConfig, *, refine_focal: bool):
     """Rotation-only bundle adjustment of the homography chain ``rot`` (frame -> T_world_camera).
     Returns (poses, K, registered (T,) bool, how {frame: "homography"} for frames it did not pose,
@@ -160,7 +165,7 @@ def _focal_source(pan_reason: str, fe, refined: bool, init_name: str, default_fo
                   unobservable: str | None = None, pan_ba: dict | None = None) -> str:
     """One line saying where the focal comes from, starting with ``assumed`` when it was not observed."""
     if pan_reason:
-        if fe.source == "rotation" and fe.sharpness > 1.2:
+        if _rotations_give_focal(fe):
             line = f"rotation homographies of the panning camera ({fe.num_pairs} pairs, Hartley self-calibration)"
             if pan_ba and pan_ba.get("kept") and pan_ba.get("refine_focal"):
                 line += f", refined by rotation-only bundle adjustment over {pan_ba['matches']} matches"
@@ -332,7 +337,7 @@ def run(rgb: np.ndarray, masks: np.ndarray | None, config: SfmConfig, workdir: P
     if pan_reason:
         # SfM could not solve the clip, or solved it with no translation: a panning / tripod camera.
         # Its focal is the rotations' (Hartley) when they constrain it, else the assumed default.
-        f_pan = fe.focal if fe.source == "rotation" and fe.sharpness > 1.2 else default_focal
+        f_pan = fe.focal if _rotations_give_focal(fe) else default_focal
         K = np.array([[f_pan, 0, W / 2], [0, f_pan, H / 2], [0, 0, 1.0]])
         rot = _rotation_only_solution(graph, T, K)
         if not rot:
@@ -348,7 +353,7 @@ def run(rgb: np.ndarray, masks: np.ndarray | None, config: SfmConfig, workdir: P
         if config.pan_bundle_adjustment:
             t0 = time.perf_counter()
             poses, K, registered, how, report["pan_bundle_adjustment"] = _adjust_pan(
-                rot, K, graph, config, refine_focal=bool(fe.source == "rotation" and fe.sharpness > 1.2))
+                rot, K, graph, config, refine_focal=_rotations_give_focal(fe))
             timings["pan_bundle_adjustment"] = time.perf_counter() - t0
         points = np.zeros((0, 3))
         points_rgb = np.zeros((0, 3), np.uint8)

@@ -125,7 +125,7 @@ def test_a_rendered_pan_is_posed_closer_to_ground_truth_with_the_adjustment(tmp_
     assert chain.report["motion_model"] == ba.report["motion_model"] == "pan"
     rep = ba.report["pan_bundle_adjustment"]
     assert rep["kept"] and rep["rms_px_after"] < rep["rms_px_before"]
-    assert ba.registered.all() and ba.report["filled"] == {} and not chain.registered[1:].any()
+    assert ba.registered.all() and ba.report["registered"] == clip.num_frames and ba.report["filled"] == {} and not chain.registered[1:].any()
     R_gt = clip.T_world_camera[:, :3, :3]
 
     def err(p):  # after the best common rotation (frame 0 is the gauge of both)

@@ -359,6 +359,7 @@ def run(rgb: np.ndarray, masks: np.ndarray | None, config: SfmConfig, workdir: P
         points_rgb = np.zeros((0, 3), np.uint8)
         obs = np.zeros((0, 4))
         report["rotation_only"] = True
+        report["registered"] = int(registered.sum())  # the pan's adjustment poses frames too
     else:
         filled, fill_how = fill_missing(poses, T, graph, K, rotation_only=config.fill_rotation_only)
         poses = filled

@@ -62,6 +62,8 @@ def main(argv: list[str] | None = None) -> dict:
         poses = timed("poses", lambda: sfm.run(frames.rgb, masks0, cfg.sfm, tmp / "sfm"))
         masks, _ = timed("masks_after_poses", lambda: motion_masks_reprojection(
             flows, poses.K, poses.T_world_camera, cfg.masks))
+        poses = timed("poses_remasked", lambda: sfm.run_remasked(poses, frames.rgb, masks0, masks, cfg.sfm,
+                                                                 tmp / "sfm_remasked"))
         depth0 = None
         if not args.skip_prior:
             depth0 = timed("prior", lambda: prior.run(frames.rgb, poses, cfg.prior, masks=masks, workdir=tmp / "prior"))

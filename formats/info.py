@@ -74,7 +74,8 @@ def _camera(bundle: Bundle) -> dict[str, Any]:
     poses = decisions.get("poses", {}) if isinstance(decisions, dict) else {}
     if not poses:
         return {}
-    keys = ("focal_px", "focal_source", "focal_observable", "motion_model", "motion_model_decided_by", "registered")
+    keys = ("focal_px", "focal_source", "focal_observable", "motion_model", "motion_model_decided_by", "registered",
+            "remask")
     return {k: poses[k] for k in keys if k in poses}
 
 
@@ -106,6 +107,11 @@ def format_summary(s: BundleSummary) -> str:
         lines.append(f"camera      focal {focal:.1f} px ({observed}: {s.camera.get('focal_source', '?')})")
         if "motion_model" in s.camera:
             lines.append(f"{'':12}motion {s.camera['motion_model']} ({s.camera.get('motion_model_decided_by', '')})")
+        remask = s.camera.get("remask")
+        if isinstance(remask, dict) and remask.get("kept"):
+            what = ("mapped again with the masks after poses" if remask["kept"] == "second"
+                    else "first mapping kept")
+            lines.append(f"{'':12}poses {what} ({remask.get('why', '')})")
     if s.precision:
         width = max(len(p) for p in s.precision) + 2
         lines.append("precision   " + f"\n{'':12}".join(f"{p:<{width}}{b['text']}" for p, b in s.precision.items()))

@@ -53,7 +53,9 @@ STAGES: tuple[Stage, ...] = (
           sfm.PoseResult, lambda c: c.sfm),
     Stage("masks_after_poses", "motion masks with the poses: reprojection residuals (+ learned segmenter)",
           ("poses", "flow"), masks.MaskResult, lambda c: c.masks),
-    Stage("prior", "initial depth of every frame in the SfM scale", ("poses", "masks_after_poses"),
+    Stage("poses_remasked", "camera poses again with the masks after poses, when they flag more of the movers",
+          ("masks_after_poses",), sfm.PoseResult, lambda c: c.sfm),
+    Stage("prior", "initial depth of every frame in the SfM scale", ("poses_remasked",),
           prior.PriorResult, lambda c: (c.prior, c.device)),
     Stage("train", "consistent depth + scene flow by test-time training", ("prior",),
           train.TrainResult, lambda c: (c.train_gaps(), c.device)),
@@ -138,6 +140,9 @@ def run_optimize(source: str | Path, output: str | Path, config: OptimizeConfig 
              int(poses.registered.sum()), poses.num_frames, poses.K[0, 0], 100 * poses.K[0, 0] / clip.size[1])
     motion = run("masks_after_poses", lambda: masks.run(clip, flows, config.masks, poses=poses, progress=progress))
     decisions["masks"] = {"method": motion.method, "moving_fraction": round(float(motion.masks.mean()), 4)}
+    poses = run("poses_remasked", lambda: sfm.run_remasked(poses, clip.rgb, masks0.masks, motion.masks, config.sfm,
+                                                           cache.scratch("sfm_remasked")))
+    decisions["poses"] = _pose_decisions(poses)
     depth0 = run("prior", lambda: prior.run(clip.rgb, poses, config.prior, masks=motion.masks, flows=flows,
                                             workdir=cache.scratch("prior"), device=config.device))
     decisions["prior"] = {"backend": depth0.backend, **_small(depth0.report)}

@@ -97,6 +97,18 @@ def test_tripod_says_its_focal_is_assumed(runs):
     with open_bundle(bundle) as b:
         text = format_summary(summarize(b))
     assert "NOT observable" in text and "motion pan" in text
+    # a pan is not mapped again with the masks after poses, and info says why
+    assert poses["remask"]["kept"] == "first" and not poses["remask"]["ran"]
+    assert "poses first mapping kept (the first poses are a pan" in text
+
+
+def test_walkers_are_mapped_again_with_the_masks_after_poses(runs):
+    """The epipolar masks miss walkers moving along their epipolar lines; the masks after poses
+    flag them, and the clip is mapped again with those (the slow test in test_remask scores it)."""
+    clip, bundle, dec = runs("walkers")
+    remask = dec["poses"]["remask"]
+    assert remask["ran"] and remask["kept"] == "second", remask
+    assert remask["newly_masked_fraction"] >= 0.005
 
 
 # planar_sideways is left to the benchmark: at 96x128 its fine wall texture moves ~13 px per frame and

@@ -82,13 +82,13 @@ def test_frontend_writes_a_valid_bundle_and_resumes(tiny_video, tmp_path):
         assert b.K.shape == (9, 3, 3) and b.T_world_camera.shape == (9, 4, 4)
         timings = b.meta("timings")
         decisions = b.meta("decisions")
-    assert {"frames", "flow", "masks_before_poses", "poses", "masks_after_poses", "prior"} <= set(timings)
+    assert {"frames", "flow", "masks_before_poses", "poses", "masks_after_poses", "poses_remasked", "prior"} <= set(timings)
     assert decisions["resolution"] == [96, 64] and decisions["poses"]["frames"] == 9
     assert "backend" in decisions["prior"]
     assert res.cached == ()
 
     again = run_optimize(tiny_video, out, _config(), progress=False)
-    assert set(again.cached) == {"frames", "flow", "masks_before_poses", "poses", "masks_after_poses", "prior"}
+    assert set(again.cached) == {"frames", "flow", "masks_before_poses", "poses", "masks_after_poses", "poses_remasked", "prior"}
     cfg = _config()
     changed = run_optimize(tiny_video, out, cfg.replace(flow=cfg.flow.replace(gaps=(1, 2))), progress=False)
     assert changed.cached == ("frames",)  # new gaps: flow and everything after it recomputed

@@ -1,4 +1,4 @@
-"""Stage 6, prior: the initial depth of every frame, aligned to the SfM scale.
+"""Stage 7, prior: the initial depth of every frame, aligned to the SfM scale.
 
 Config :class:`PriorConfig`, result :class:`PriorResult`, entry :func:`run`;
 :func:`available_backends` says which backends are usable here and why not. Modules: ``geometric``

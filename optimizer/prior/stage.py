@@ -1,4 +1,4 @@
-"""Stage 6 entry: ``run(rgb, poses, config, *, masks, workdir) -> PriorResult``."""
+"""Stage 7 entry: ``run(rgb, poses, config, *, masks, workdir) -> PriorResult``."""
 
 from __future__ import annotations
 

@@ -67,6 +67,12 @@ class SfmConfig:
             with the focal assumed (1.2 x the long side) and the report says so.
         pan_max_rotation_travel: when every frame pair's homography is a rotation (none has parallax),
             a reconstruction travelling less than this fraction of the median scene depth is a pan too.
+        remask: map the clip again with the motion masks computed from the first poses (stage 6,
+            ``remask.run_remasked``) when they flag materially more than the masks before poses, and
+            keep that unless it poses fewer frames or concludes a pan. Epipolar masks miss movers that
+            move along their epipolar lines; synthetic walkers: ATE 0.52 -> 0.19 % of the path.
+        remask_min_fraction: the fraction of all pixels the masks after poses must newly flag
+            (flagged after, not before) for the second mapping to run.
         normalize_scale: rescale the world so that the median depth of the sparse points is 1.
         mapper_seconds_per_frame: one incremental mapping stops after this many seconds per frame
             (at least 60 s) and keeps the models it has built; 0 = no limit. Mapping a pan from a focal
@@ -98,6 +104,8 @@ class SfmConfig:
     pan_max_translation: float = 0.02
     pan_max_rotation_travel: float = 0.1
     focal_min_rotation_deg: float = 1.0
+    remask: bool = True
+    remask_min_fraction: float = 0.005
     normalize_scale: bool = True
     mapper_seconds_per_frame: float = 3.0
     num_threads: int = 2
@@ -120,6 +128,8 @@ class SfmConfig:
                              f"{self.mapper_seconds_per_frame}")
         if self.pan_ba_matches_per_pair < 10:
             raise InputError(f"SfmConfig.pan_ba_matches_per_pair must be >= 10, got {self.pan_ba_matches_per_pair}")
+        if not 0.0 <= self.remask_min_fraction <= 1.0:
+            raise InputError(f"SfmConfig.remask_min_fraction must be in [0, 1], got {self.remask_min_fraction}")
         if not 0.0 <= self.min_registered_fraction <= 1.0:
             raise InputError(f"SfmConfig.min_registered_fraction must be in [0, 1], got {self.min_registered_fraction}")
 

@@ -1,4 +1,4 @@
-"""Stage 7, consistent depth + scene flow by test-time training (Zhang et al. 2021).
+"""Stage 8, consistent depth + scene flow by test-time training (Zhang et al. 2021).
 
 Config :class:`TrainConfig` (with :class:`PriorTerms`), inputs :class:`TrainInputs`, result
 :class:`TrainResult`, entry :func:`run`::

@@ -1,4 +1,4 @@
-"""Stage 7 entry: ``run(inputs, config, *, device, checkpoint_dir, resume) -> TrainResult``.
+"""Stage 8 entry: ``run(inputs, config, *, device, checkpoint_dir, resume) -> TrainResult``.
 
 Trains the clip's depth and scene flow (:class:`.trainer.Trainer`), then fuses full-resolution
 outputs (:func:`.fuse.fuse_outputs`). Checkpoints go to ``checkpoint_dir/train_state.pt``

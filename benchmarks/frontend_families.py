@@ -16,9 +16,12 @@ Beside each family, the peer: plain pycolmap with its defaults on the same frame
 (``peer_pycolmap.py``), given the frames vid3d decoded from the same H.264 file: frames registered,
 ATE over those, focal error.
 
-    .venv/bin/python benchmarks/frontend_families.py [--families orbit,pan] [--no-peer] [--tiny]
+    .venv/bin/python benchmarks/frontend_families.py [--families orbit,pan] [--seeds 0,1,2] [--no-peer] [--tiny]
 
-Prints a table and one JSON line.
+Both SfMs vary from run to run (multi-threaded mapping) and from scene to scene by about as much as
+they differ, so ``--seeds`` renders each family with several scene seeds (layout, textures, path
+phase) and the summary gives, per family, the median of each figure over the seeds and in how many
+seeds vid3d's is the better one. Prints a table, the summary and one JSON line.
 """
 
 from __future__ import annotations
@@ -100,6 +103,26 @@ def peer(clip, video: Path, frames_config, workdir: Path) -> dict:
     return out
 
 
+def summarize(rows: list[dict], families: list[str]) -> list[dict]:
+    """Per family over its seeds: the median of ATE and focal error for vid3d and the peer, and
+    ``"k/n"``: in k of the n seeds where both have the figure, vid3d's is lower."""
+    out = []
+    for fam in families:
+        rs = [r for r in rows if r.get("family", "").split("_seed")[0] in (fam, f"tiny_{fam}") and "error" not in r]
+        if not rs:
+            continue
+        item = {"family": fam, "seeds": len(rs)}
+        for ours, theirs, wins in (("ate_pct", "peer_ate_pct", "ate_wins"),
+                                   ("focal_err_pct", "peer_focal_err_pct", "focal_wins")):
+            for k in (ours, theirs):
+                v = [r[k] for r in rs if isinstance(r.get(k), float) and np.isfinite(r[k])]
+                item[k] = round(float(np.median(v)), 3) if v else None
+            both = [r for r in rs if all(isinstance(r.get(k), float) for k in (ours, theirs))]
+            item[wins] = f"{sum(r[ours] < r[theirs] for r in both)}/{len(both)}"
+        out.append(item)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--families", default=",".join(DEFAULT_FAMILIES), help="comma-separated presets")
@@ -107,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--size", default=None, help="HxW override of the presets' image size, e.g. 96x128")
     ap.add_argument("--frames", type=int, default=None, help="override of the presets' frame count")
     ap.add_argument("--quality", default="standard", choices=("draft", "standard", "best"))
+    ap.add_argument("--seeds", default="0", help="comma-separated scene seeds (each family rendered once per seed)")
     ap.add_argument("--no-peer", action="store_true")
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/vid3d_bench_families"))
     args = ap.parse_args(argv)
@@ -119,9 +143,13 @@ def main(argv: list[str] | None = None) -> int:
     config = OptimizeConfig.preset(args.quality).replace(stages="frontend")
     config = config.replace(prior=config.prior.replace(backend="geometric"))
     rows = []
-    for fam in args.families.split(","):
+    seeds = [int(v) for v in args.seeds.split(",")]
+    for fam, seed in [(f, s) for f in args.families.split(",") for s in seeds]:
         preset = f"tiny_{fam}" if args.tiny else fam
         scene = SceneConfig.preset(preset)
+        if seed != scene.seed:
+            scene = scene.replace(seed=seed)
+            preset = f"{preset}_seed{seed}"
         if args.size:
             h, w = (int(v) for v in args.size.lower().split("x"))
             scene = scene.replace(height=h, width=w)
@@ -137,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
             rows.append({"family": preset, "error": f"{type(e).__name__}: {e}"})
             continue
         row = score(preset, clip, out, time.perf_counter() - t0)
+        row["seed"] = scene.seed
         if not args.no_peer:
             row.update(peer(clip, video, config.frames, args.workdir / f"{preset}_peer"))
         rows.append(row)
@@ -152,7 +181,14 @@ def main(argv: list[str] | None = None) -> int:
     for r in rows:
         if "decided_by" in r:
             print(f"  {r['family']}: {r['motion_model']} ({r['decided_by']}); focal: {r['focal_source']}")
-    print(json.dumps({"benchmark": "frontend_families", "quality": args.quality, "tiny": args.tiny, "rows": rows}))
+    summary = summarize(rows, args.families.split(",")) if len(seeds) > 1 and not args.no_peer else []
+    if summary:
+        print(f"over seeds {args.seeds}: median vid3d / peer, and seeds where vid3d is better")
+        for r in summary:
+            print(f"  {r['family']}: ATE % {r['ate_pct']} / {r['peer_ate_pct']} (better in {r['ate_wins']}), "
+                  f"focal % {r['focal_err_pct']} / {r['peer_focal_err_pct']} (better in {r['focal_wins']})")
+    print(json.dumps({"benchmark": "frontend_families", "quality": args.quality, "tiny": args.tiny, "seeds": seeds,
+                      "rows": rows, "summary": summary}))
     return 0
 
 

@@ -123,26 +123,29 @@ def _rotations_give_focal(fe) -> bool:
     return bool(fe.source == "rotation" and fe.sharpness > 1.2)
 
 
-def _adjust_pan(rot: dict[int, np.ndarray], K: np.ndarray, graph, config: SfmConfig, *, refine_focal: bool):
-    """Rotation-only bundle adjustment of the homography chain ``rot`` (frame -> T_world_camera).
-    Returns (poses, K, registered (T,) bool, how {frame: "homography"} for frames it did not pose,
-    report)."""
+def _pan_poses(rot: dict[int, np.ndarray], K: np.ndarray, graph, config: SfmConfig, *, refine_focal: bool):
+    """The poses of a pan: the homography chain ``rot`` (frame -> T_world_camera), refined by the
+    rotation-only bundle adjustment when ``config.pan_bundle_adjustment``. Returns (poses, K,
+    registered (T,) bool, how {frame: "homography"} for the frames it did not pose, report or None)."""
     from vid3d.formats.conventions import make_T
 
     T = len(rot)
+    registered = np.zeros(T, bool)
+    registered[0] = True  # the chain's reference frame
+    chain = (rot, K, registered, {t: "homography" for t in range(1, T)})
+    if not config.pan_bundle_adjustment:
+        return (*chain, None)
     matches = pan_ba.pan_matches_from_graph(graph, max_per_pair=config.pan_ba_matches_per_pair, seed=config.seed)
     res = pan_ba.refine_pan(np.stack([rot[t][:3, :3] for t in range(T)]), K, matches, refine_focal=refine_focal)
-    registered = np.zeros(T, bool)
-    registered[0] = True
     if not res.report["kept"]:
         log.warning("sfm: rotation-only bundle adjustment not kept: %s", res.report.get("reason"))
-        return rot, K, registered, {t: "homography" for t in range(1, T)}, res.report
+        return (*chain, res.report)
     log.info("sfm: rotation-only bundle adjustment over %d matches: %.2f -> %.2f px RMS, focal %.1f -> %.1f",
              res.report["matches"], res.report["rms_px_before"], res.report["rms_px_after"], K[0, 0], res.focal)
     K = K.copy()
     K[0, 0] = K[1, 1] = res.focal
     poses = {t: make_T(res.R_world_camera[t], rot[t][:3, 3]) for t in range(T)}
-    registered |= res.frames_in_ba
+    registered = registered | res.frames_in_ba
     return poses, K, registered, {t: "homography" for t in range(1, T) if not registered[t]}, res.report
 
 
@@ -346,14 +349,11 @@ def run(rgb: np.ndarray, masks: np.ndarray | None, config: SfmConfig, workdir: P
                 f"related by homographies either (too few matching features); {ADVICE}"
             )
         log.warning("sfm: treated as a panning camera (rotation only): %s", pan_reason)
-        poses = rot
-        how = {t: "homography" for t in range(1, T)}
-        registered = np.zeros(T, bool)
-        registered[0] = True
-        if config.pan_bundle_adjustment:
-            t0 = time.perf_counter()
-            poses, K, registered, how, report["pan_bundle_adjustment"] = _adjust_pan(
-                rot, K, graph, config, refine_focal=_rotations_give_focal(fe))
+        t0 = time.perf_counter()
+        poses, K, registered, how, pan_report = _pan_poses(rot, K, graph, config,
+                                                          refine_focal=_rotations_give_focal(fe))
+        if pan_report is not None:
+            report["pan_bundle_adjustment"] = pan_report
             timings["pan_bundle_adjustment"] = time.perf_counter() - t0
         points = np.zeros((0, 3))
         points_rgb = np.zeros((0, 3), np.uint8)

@@ -74,6 +74,7 @@ def run_clip(name: str, source: Path, workdir: Path, with_peer: bool) -> dict:
            "travel_over_depth": poses.get("translation_over_depth"), "focal_px": poses["focal_px"][0],
            "remask_ran": remask.get("ran"), "remask_kept": remask.get("kept"), "remask_why": remask.get("why"),
            "newly_masked_pct": 100 * remask.get("newly_masked_fraction", float("nan")),
+           "obs_newly_masked_pct": 100 * remask.get("observations_newly_masked", float("nan")),
            "flagged_moving_pct": 100 * float(moving.mean()),
            "prior_constant_frames": len(decisions["prior"].get("constant_frames", [])),
            "s_per_frame": seconds / T}
@@ -122,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as e:  # a crash is a result here: report it and go on
             rows.append({"clip": name, "error": f"{type(e).__name__}: {e}"})
         print(f"{name}: done", file=sys.stderr, flush=True)
-    cols = ["clip", "frames", "registered", "motion_model", "travel_over_depth", "remask_kept", "newly_masked_pct",
+    cols = ["clip", "frames", "registered", "motion_model", "travel_over_depth", "remask_kept", "newly_masked_pct", "obs_newly_masked_pct",
             "focal_px", "ate_pct", "focal_err_pct", "flagged_moving_pct", "prior_constant_frames", "s_per_frame",
             "peer_registered", "peer_models", "peer_travel_over_depth", "peer_ate_pct", "peer_focal_err_pct"]
     print(f"machine: {platform.machine()}, {platform.python_version()}")

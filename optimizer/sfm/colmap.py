@@ -172,6 +172,8 @@ def run_mapper(database: Path, image_dir: Path, out_dir: Path, config: SfmConfig
     opts.ba_refine_focal_length = config.refine_focal
     opts.ba_refine_principal_point = config.refine_principal_point
     opts.ba_refine_extra_params = False
+    opts.ba_global_frames_ratio = config.ba_global_ratio
+    opts.ba_global_points_ratio = config.ba_global_ratio
     opts.mapper.init_min_tri_angle = config.init_min_tri_angle
     opts.mapper.abs_pose_min_num_inliers = config.abs_pose_min_num_inliers
     opts.mapper.init_min_num_inliers = 50

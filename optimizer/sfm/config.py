@@ -68,11 +68,19 @@ class SfmConfig:
         pan_max_rotation_travel: when every frame pair's homography is a rotation (none has parallax),
             a reconstruction travelling less than this fraction of the median scene depth is a pan too.
         remask: map the clip again with the motion masks computed from the first poses (stage 6,
-            ``remask.run_remasked``) when they flag materially more than the masks before poses, and
+            ``remask.run_remasked``) when they newly flag pixels that held the first mapping's
+            features (``remask_min_observations``), and
             keep that unless it poses fewer frames or concludes a pan. Epipolar masks miss movers that
             move along their epipolar lines; synthetic walkers: ATE 0.52 -> 0.19 % of the path.
-        remask_min_fraction: the fraction of all pixels the masks after poses must newly flag
-            (flagged after, not before) for the second mapping to run.
+        remask_min_observations: the fraction of the first mapping's observations (a sparse point
+            seen in a frame) that must lie on pixels the masks after poses newly flag (flagged after,
+            not before) for the second mapping to run: where none of the first mapping's features
+            are newly masked, mapping again would give the same model. Measured: walkers 0.3-0.6 %,
+            rollercoaster 0.29 %, dynamic 0.13-0.19 %; HoloLens (static, a few false flags) 0.05 %.
+        ba_global_ratio: the mapper runs a global bundle adjustment each time the model has grown
+            by this factor in frames or points (COLMAP's ``ba_global_frames_ratio`` and
+            ``ba_global_points_ratio``, default 1.1). 1.3: apple (50 f, 512 px) maps in 25 s
+            instead of 34 s, HoloLens ATE 0.747 -> 0.757 %; the final global adjustment is unchanged.
         normalize_scale: rescale the world so that the median depth of the sparse points is 1.
         mapper_seconds_per_frame: one incremental mapping stops after this many seconds per frame
             (at least 60 s) and keeps the models it has built; 0 = no limit. Mapping a pan from a focal
@@ -105,7 +113,8 @@ class SfmConfig:
     pan_max_rotation_travel: float = 0.1
     focal_min_rotation_deg: float = 1.0
     remask: bool = True
-    remask_min_fraction: float = 0.005
+    remask_min_observations: float = 0.001
+    ba_global_ratio: float = 1.3
     normalize_scale: bool = True
     mapper_seconds_per_frame: float = 3.0
     num_threads: int = 2
@@ -128,8 +137,11 @@ class SfmConfig:
                              f"{self.mapper_seconds_per_frame}")
         if self.pan_ba_matches_per_pair < 10:
             raise InputError(f"SfmConfig.pan_ba_matches_per_pair must be >= 10, got {self.pan_ba_matches_per_pair}")
-        if not 0.0 <= self.remask_min_fraction <= 1.0:
-            raise InputError(f"SfmConfig.remask_min_fraction must be in [0, 1], got {self.remask_min_fraction}")
+        if not 0.0 <= self.remask_min_observations <= 1.0:
+            raise InputError(f"SfmConfig.remask_min_observations must be in [0, 1], got "
+                             f"{self.remask_min_observations}")
+        if not 1.0 < self.ba_global_ratio <= 3.0:
+            raise InputError(f"SfmConfig.ba_global_ratio must be in (1, 3], got {self.ba_global_ratio}")
         if not 0.0 <= self.min_registered_fraction <= 1.0:
             raise InputError(f"SfmConfig.min_registered_fraction must be in [0, 1], got {self.min_registered_fraction}")
 

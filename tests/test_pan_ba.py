@@ -139,3 +139,29 @@ def test_a_rendered_pan_is_posed_closer_to_ground_truth_with_the_adjustment(tmp_
     assert "refined by rotation-only bundle adjustment" in ba.report["focal_source"]
     centres = ba.T_world_camera[:, :3, 3]
     assert np.allclose(centres, centres[0])
+
+
+@pytest.mark.parametrize("threshold,expected", [(1.0, "pan"), (0.0, "translating")])
+def test_a_rotation_only_fit_decides_a_pan_the_mapper_gave_a_travel(tmp_path, threshold, expected):
+    """A rendered pan with every other pan rule off (registered fraction, negligible travel, small
+    travel with rotations): the mapper's reconstruction has a made-up travel, and only the rotation-only
+    fit (sub-pixel on every verified match) tells it is a pan; with the threshold at 0 px it cannot."""
+    from vid3d.synthetic import SceneConfig, make_clip
+
+    clip = make_clip(SceneConfig.preset("tiny_pan").replace(height=96, width=128, num_frames=12))
+    cfg = OptimizeConfig.preset("standard").sfm.replace(
+        num_threads=1, pan_max_rotation_travel=0.0, min_registered_fraction=0.0, pan_max_translation=0.0,
+        pan_max_rotation_rms_px=threshold)
+    poses = estimate_poses(clip.rgb, None, cfg, tmp_path)
+    rep = poses.report
+    assert rep["motion_model"] == expected, rep["motion_model_decided_by"]
+    assert rep["rotation_only_fit_px"] < 0.6
+    if expected == "pan":
+        assert "rotation-only model explains all" in rep["motion_model_decided_by"]
+        centres = poses.T_world_camera[:, :3, 3]
+        assert np.allclose(centres, centres[0])
+        assert rep["pan_bundle_adjustment"]["kept"] and poses.registered.all()
+        assert rotation_angle_deg(poses.T_world_camera[-1][:3, :3].T @ poses.T_world_camera[0][:3, :3]) == \
+            pytest.approx(rotation_angle_deg(clip.T_world_camera[-1][:3, :3].T @ clip.T_world_camera[0][:3, :3]), abs=0.3)
+    else:
+        assert rep["registered"] >= 2

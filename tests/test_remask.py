@@ -45,6 +45,8 @@ def test_config_validates_the_threshold():
         _config(remask_min_observations=1.5)
     with pytest.raises(InputError):
         _config(ba_global_ratio=1.0)
+    with pytest.raises(InputError):
+        _config(pan_max_rotation_rms_px=-1.0)
 
 
 def _fake_first(T=3, rotation_only=False, obs=None):

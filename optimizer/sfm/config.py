@@ -81,6 +81,11 @@ class SfmConfig:
             by this factor in frames or points (COLMAP's ``ba_global_frames_ratio`` and
             ``ba_global_points_ratio``, default 1.1). 1.3: apple (50 f, 512 px) maps in 25 s
             instead of 34 s, HoloLens ATE 0.747 -> 0.757 %; the final global adjustment is unchanged.
+        pan_max_rotation_rms_px: when every frame pair is a rotation but the reconstruction travelled
+            more than ``pan_max_rotation_travel``, the rotation-only model (homography chain and its
+            bundle adjustment) is fitted to every verified match; below this RMS transfer error (px)
+            no parallax is visible anywhere and the clip is a pan (tiny synthetic pan: 0.38 px, while
+            the mapper had made up a travel of 0.11 x the scene depth over 6 of its 12 frames).
         normalize_scale: rescale the world so that the median depth of the sparse points is 1.
         mapper_seconds_per_frame: one incremental mapping stops after this many seconds per frame
             (at least 60 s) and keeps the models it has built; 0 = no limit. Mapping a pan from a focal
@@ -111,6 +116,7 @@ class SfmConfig:
     min_registered_fraction: float = 0.3
     pan_max_translation: float = 0.02
     pan_max_rotation_travel: float = 0.1
+    pan_max_rotation_rms_px: float = 1.0
     focal_min_rotation_deg: float = 1.0
     remask: bool = True
     remask_min_observations: float = 0.001
@@ -142,6 +148,8 @@ class SfmConfig:
                              f"{self.remask_min_observations}")
         if not 1.0 < self.ba_global_ratio <= 3.0:
             raise InputError(f"SfmConfig.ba_global_ratio must be in (1, 3], got {self.ba_global_ratio}")
+        if not self.pan_max_rotation_rms_px >= 0:
+            raise InputError(f"SfmConfig.pan_max_rotation_rms_px must be >= 0, got {self.pan_max_rotation_rms_px}")
         if not 0.0 <= self.min_registered_fraction <= 1.0:
             raise InputError(f"SfmConfig.min_registered_fraction must be in [0, 1], got {self.min_registered_fraction}")
 

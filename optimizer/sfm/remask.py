@@ -66,8 +66,9 @@ def run_remasked(first: PoseResult, rgb: np.ndarray, masks_before: np.ndarray | 
                  config: SfmConfig, workdir: Path) -> PoseResult:
     """The poses of the clip: ``first``, or SfM mapped again with ``masks_after`` when those newly
     flag the pixels of at least ``config.remask_min_observations`` of the first mapping's observations
-    and the first poses are a reconstruction (not a pan). The second is kept unless it poses fewer frames by SfM or concludes
-    a pan; ``report["remask"]`` says what ran, what was kept and why.
+    and the first poses are a reconstruction (not a pan). The second is kept unless it poses fewer
+    frames by SfM or concludes a pan. ``report["remask"]`` says what ran, what was kept and why
+    (``first`` / ``second``: [frames registered, focal px, reprojection error px] of each mapping).
 
     Args:
         first: the poses mapped with ``masks_before``.

@@ -108,14 +108,26 @@ def _pan_reason(registered: int, num_frames: int, travel: float, fe, config: Sfm
     if np.isfinite(travel) and travel < config.pan_max_translation:
         return (f"negligible translation: camera travel {travel:.3g} x median scene depth "
                 f"(< {config.pan_max_translation})")
-    rotations = fe.source == "rotation" and fe.planar_pairs <= 0.1 * max(fe.rotation_pairs, 1)
-    if rotations and (not np.isfinite(travel) or travel < config.pan_max_rotation_travel):
+    if _every_pair_a_rotation(fe) and (not np.isfinite(travel) or travel < config.pan_max_rotation_travel):
         moved = (f"the reconstruction's travel {travel:.3g} x median scene depth is small "
                  f"(< {config.pan_max_rotation_travel})" if np.isfinite(travel)
                  else "the reconstruction measured no travel")
         return (f"every frame pair is a rotation ({fe.rotation_pairs} homography pairs with K^-1 H K a rotation, "
                 f"none with parallax) and {moved}")
     return ""
+
+
+def _every_pair_a_rotation(fe) -> bool:
+    """Whether the pairs' homographies are rotations (K^-1 H K a rotation), with no pair showing
+    parallax and at most 10 % of them planar."""
+    return bool(fe.source == "rotation" and fe.planar_pairs <= 0.1 * max(fe.rotation_pairs, 1))
+
+
+def _pan_K(fe, default_focal: float, H: int, W: int) -> np.ndarray:
+    """(3, 3) intrinsics a pan starts from: the rotations' focal (Hartley) when they observed it, else
+    the assumed default; principal point at the centre."""
+    f = fe.focal if _rotations_give_focal(fe) else default_focal
+    return np.array([[f, 0, W / 2], [0, f, H / 2], [0, 0, 1.0]])
 
 
 def _rotations_give_focal(fe) -> bool:
@@ -333,6 +345,25 @@ def run(rgb: np.ndarray, masks: np.ndarray | None, config: SfmConfig, workdir: P
     travel = translation_over_depth(poses, points, obs) if model is not None else float("nan")
     report["translation_over_depth"] = travel
     pan_reason = _pan_reason(int(registered.sum()), T, travel, fe, config)
+    pan_fit = None
+    if not pan_reason and _every_pair_a_rotation(fe) and config.pan_bundle_adjustment:
+        # no pair shows parallax, yet the mapper reconstructed a travel: fit the rotation-only model
+        # to every verified match; when it explains them to sub-pixel, that travel is made up
+        t0 = time.perf_counter()
+        K_pan = _pan_K(fe, default_focal, H, W)
+        rot = _rotation_only_solution(graph, T, K_pan)
+        if rot:
+            pan_fit = _pan_poses(rot, K_pan, graph, config, refine_focal=_rotations_give_focal(fe))
+            fit = pan_fit[4] or {}
+            rms = fit.get("rms_px_after" if fit.get("kept") else "rms_px_before", float("inf"))
+            report["rotation_only_fit_px"] = rms
+            timings["rotation_only_fit"] = time.perf_counter() - t0
+            if rms < config.pan_max_rotation_rms_px:
+                pan_reason = (f"every frame pair is a rotation ({fe.rotation_pairs} homography pairs with K^-1 H K a "
+                              f"rotation, none with parallax) and a rotation-only model explains all "
+                              f"{fit.get('matches', 0)} verified matches to {rms:.2f} px RMS "
+                              f"(< {config.pan_max_rotation_rms_px}): the reconstruction's travel {travel:.3g} x "
+                              f"median scene depth is made up")
     report["motion_model"] = "pan" if pan_reason else "translating"
     report["motion_model_decided_by"] = pan_reason or (
         f"reconstruction: {int(registered.sum())}/{T} frames registered, camera travel {travel:.3g} x median "
@@ -340,21 +371,21 @@ def run(rgb: np.ndarray, masks: np.ndarray | None, config: SfmConfig, workdir: P
     if pan_reason:
         # SfM could not solve the clip, or solved it with no translation: a panning / tripod camera.
         # Its focal is the rotations' (Hartley) when they constrain it, else the assumed default.
-        f_pan = fe.focal if _rotations_give_focal(fe) else default_focal
-        K = np.array([[f_pan, 0, W / 2], [0, f_pan, H / 2], [0, 0, 1.0]])
-        rot = _rotation_only_solution(graph, T, K)
-        if not rot:
-            raise InputError(
-                f"camera poses failed: SfM registered {int(registered.sum())}/{T} frames and the frames are not "
-                f"related by homographies either (too few matching features); {ADVICE}"
-            )
+        if pan_fit is None:
+            K = _pan_K(fe, default_focal, H, W)
+            rot = _rotation_only_solution(graph, T, K)
+            if not rot:
+                raise InputError(
+                    f"camera poses failed: SfM registered {int(registered.sum())}/{T} frames and the frames are "
+                    f"not related by homographies either (too few matching features); {ADVICE}"
+                )
+            t0 = time.perf_counter()
+            pan_fit = _pan_poses(rot, K, graph, config, refine_focal=_rotations_give_focal(fe))
+            timings["pan_bundle_adjustment"] = time.perf_counter() - t0
         log.warning("sfm: treated as a panning camera (rotation only): %s", pan_reason)
-        t0 = time.perf_counter()
-        poses, K, registered, how, pan_report = _pan_poses(rot, K, graph, config,
-                                                          refine_focal=_rotations_give_focal(fe))
+        poses, K, registered, how, pan_report = pan_fit
         if pan_report is not None:
             report["pan_bundle_adjustment"] = pan_report
-            timings["pan_bundle_adjustment"] = time.perf_counter() - t0
         points = np.zeros((0, 3))
         points_rgb = np.zeros((0, 3), np.uint8)
         obs = np.zeros((0, 4))

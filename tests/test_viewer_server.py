@@ -579,8 +579,11 @@ def test_cli_serves_until_interrupted(bundle_path, tmp_path):
     # stderr goes to a file, not an unread pipe: a first run in a fresh venv logs enough to fill a
     # 64 KiB pipe, and the blocked writer then cannot act on SIGINT
     err = open(tmp_path / "stderr.txt", "w")
+    # Ctrl-C as a terminal delivers it: a suite started in the background (`cmd &` in a script) hands its
+    # children SIGINT ignored, and Python then never raises KeyboardInterrupt (this test failed that way)
     proc = subprocess.Popen([sys.executable, "-m", "vid3d", "view", str(bundle_path), "--port", str(port),
-                             "--device", "cpu"], stdout=subprocess.PIPE, stderr=err, text=True)
+                             "--device", "cpu"], stdout=subprocess.PIPE, stderr=err, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         line = ""
         deadline = time.time() + 60

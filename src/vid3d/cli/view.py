@@ -51,8 +51,7 @@ def view(
     finally:
         # a server thread that does not wind down must not keep Ctrl-C from ending the process: after
         # STOP_GRACE_S the process exits with 130 anyway. The watchdog stays armed through interpreter
-        # shutdown, which joins every non-daemon thread: in fresh venvs the process once stopped the
-        # session and then hung there (killed after 30 s in the test); a daemon timer still runs then.
+        # shutdown too, which joins every non-daemon thread (a daemon timer still runs then).
         typer.echo("vid3d view: stopping", err=True)
         watchdog = threading.Timer(STOP_GRACE_S, lambda: os._exit(130))
         watchdog.daemon = True

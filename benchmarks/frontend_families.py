@@ -175,9 +175,9 @@ def main(argv: list[str] | None = None) -> int:
             "focal_observable", "flagged_moving_pct", "mask_iou", "prior_constant_frames", "prior_absrel_static",
             "prior_absrel_moving", "s_per_frame", "peer_registered", "peer_ate_pct", "peer_focal_err_pct"]
     print(f"machine: {platform.machine()}, {platform.python_version()}, quality {args.quality}")
-    print(" | ".join(cols))
-    for r in rows:
-        print(" | ".join(f"{r[c]:.3g}" if isinstance(r.get(c), float) else str(r.get(c, "-")) for c in cols))
+    from tables import print_table
+
+    print_table(rows, cols)
     for r in rows:
         if "decided_by" in r:
             print(f"  {r['family']}: {r['motion_model']} ({r['decided_by']}); focal: {r['focal_source']}")

@@ -127,9 +127,9 @@ def main(argv: list[str] | None = None) -> int:
             "focal_px", "ate_pct", "focal_err_pct", "flagged_moving_pct", "prior_constant_frames", "s_per_frame",
             "peer_registered", "peer_models", "peer_travel_over_depth", "peer_ate_pct", "peer_focal_err_pct"]
     print(f"machine: {platform.machine()}, {platform.python_version()}")
-    print(" | ".join(cols))
-    for r in rows:
-        print(" | ".join(f"{r[c]:.3g}" if isinstance(r.get(c), float) else str(r.get(c, "-")) for c in cols))
+    from tables import print_table
+
+    print_table(rows, cols)
     for r in rows:
         if "decided_by" in r:
             print(f"  {r['clip']}: {r['motion_model']} ({r['decided_by']}); remask: {r['remask_kept']} "

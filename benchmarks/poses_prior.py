@@ -155,9 +155,9 @@ def main(argv=None) -> int:
             "peer_focal_err_pct", "peer_s_per_frame", "prior_absrel", "prior_delta1", "prior_absrel_confident", "prior_filled_pct",
             "sfm_s_per_frame", "sfm_cpu_s_per_frame", "prior_s_per_frame", "prior_cpu_s_per_frame"]
     print(f"device: {_device()}")
-    print(" | ".join(cols))
-    for r in rows:
-        print(" | ".join(f"{r[c]:.3g}" if isinstance(r.get(c), float) else str(r.get(c, "-")) for c in cols))
+    from tables import print_table
+
+    print_table(rows, cols)
     for r in rows:
         n = len(r["filled"])
         r["filled"] = {m: sum(1 for v in r["filled"].values() if v == m) for m in set(r["filled"].values())} if n else {}

@@ -135,7 +135,6 @@ def run_optimize(source: str | Path, output: str | Path, config: OptimizeConfig 
                          "dropped_gaps": flows.report["dropped_gaps"]}
     masks0 = run("masks_before_poses", lambda: masks.run(clip, flows, config.masks))
     poses = run("poses", lambda: sfm.run(clip.rgb, masks0.masks, config.sfm, cache.scratch("sfm")))
-    decisions["poses"] = _pose_decisions(poses)
     log.info("poses: %d/%d frames registered by SfM, focal %.1f px (%.1f%% of width)",
              int(poses.registered.sum()), poses.num_frames, poses.K[0, 0], 100 * poses.K[0, 0] / clip.size[1])
     motion = run("masks_after_poses", lambda: masks.run(clip, flows, config.masks, poses=poses, progress=progress))

@@ -15,6 +15,7 @@ observations) are not mapped twice.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from pathlib import Path
@@ -124,6 +125,4 @@ def _summary(poses: PoseResult) -> list:
 
 def _with_remask(poses: PoseResult, info: dict) -> PoseResult:
     """``poses`` with ``report["remask"] = info`` (a new result; the input is not changed)."""
-    import dataclasses
-
     return dataclasses.replace(poses, report={**poses.report, "remask": info})

@@ -77,6 +77,9 @@ class SfmConfig:
             not before) for the second mapping to run: where none of the first mapping's features
             are newly masked, mapping again would give the same model. Measured: walkers 0.3-0.6 %,
             rollercoaster 0.29 %, dynamic 0.13-0.19 %; HoloLens (static, a few false flags) 0.05 %.
+        remask_max_focal_change: a second mapping whose focal differs from the first's by more than
+            this fraction is not kept: removing a few features should not move a focal the clip
+            constrains (full-size walkers 1.6 %, demo 0.5 %; the 64x96 walkers jumped 20 %, to 26 % off).
         ba_global_ratio: the mapper runs a global bundle adjustment each time the model has grown
             by this factor in frames or points (COLMAP's ``ba_global_frames_ratio`` and
             ``ba_global_points_ratio``, default 1.1). 1.3: apple (50 f, 512 px) maps in 25 s
@@ -120,6 +123,7 @@ class SfmConfig:
     focal_min_rotation_deg: float = 1.0
     remask: bool = True
     remask_min_observations: float = 0.001
+    remask_max_focal_change: float = 0.05
     ba_global_ratio: float = 1.3
     normalize_scale: bool = True
     mapper_seconds_per_frame: float = 3.0
@@ -146,6 +150,8 @@ class SfmConfig:
         if not 0.0 <= self.remask_min_observations <= 1.0:
             raise InputError(f"SfmConfig.remask_min_observations must be in [0, 1], got "
                              f"{self.remask_min_observations}")
+        if not self.remask_max_focal_change >= 0:
+            raise InputError(f"SfmConfig.remask_max_focal_change must be >= 0, got {self.remask_max_focal_change}")
         if not 1.0 < self.ba_global_ratio <= 3.0:
             raise InputError(f"SfmConfig.ba_global_ratio must be in (1, 3], got {self.ba_global_ratio}")
         if not self.pan_max_rotation_rms_px >= 0:

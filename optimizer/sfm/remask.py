@@ -68,7 +68,7 @@ def run_remasked(first: PoseResult, rgb: np.ndarray, masks_before: np.ndarray | 
     """The poses of the clip: ``first``, or SfM mapped again with ``masks_after`` when those newly
     flag the pixels of at least ``config.remask_min_observations`` of the first mapping's observations
     and the first poses are a reconstruction (not a pan). The second is kept unless it poses fewer
-    frames by SfM or concludes a pan. ``report["remask"]`` says what ran, what was kept and why
+    frames by SfM, concludes a pan, or moves the focal by more than ``config.remask_max_focal_change``. ``report["remask"]`` says what ran, what was kept and why
     (``first`` / ``second``: [frames registered, focal px, reprojection error px] of each mapping).
 
     Args:
@@ -106,6 +106,11 @@ def run_remasked(first: PoseResult, rgb: np.ndarray, masks_before: np.ndarray | 
     info.update(ran=True, seconds=round(time.perf_counter() - t0, 2), first=_summary(first), second=_summary(second))
     if second.report.get("rotation_only"):
         return keep_first("the second mapping concluded a pan where the first reconstructed the clip")
+    change = abs(float(second.K[0, 0]) / float(first.K[0, 0]) - 1.0)
+    if change > config.remask_max_focal_change:
+        return keep_first(f"the second mapping moved the focal by {100 * change:.2g} % (> "
+                          f"{100 * config.remask_max_focal_change:.2g} %): masking a few features should not, "
+                          f"so it is unstable")
     if int(second.registered.sum()) < int(first.registered.sum()):
         return keep_first(f"the second mapping registered fewer frames ({int(second.registered.sum())} < "
                           f"{int(first.registered.sum())})")

@@ -131,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--frames", type=int, default=None, help="override of the presets' frame count")
     ap.add_argument("--quality", default="standard", choices=("draft", "standard", "best"))
     ap.add_argument("--seeds", default="0", help="comma-separated scene seeds (each family rendered once per seed)")
+    ap.add_argument("--sfm", action="append", default=[], metavar="FIELD=VALUE",
+                    help="override one SfmConfig field, e.g. --sfm matcher=sequential (repeatable)")
     ap.add_argument("--no-peer", action="store_true")
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/vid3d_bench_families"))
     args = ap.parse_args(argv)
@@ -142,6 +144,10 @@ def main(argv: list[str] | None = None) -> int:
     args.workdir.mkdir(parents=True, exist_ok=True)
     config = OptimizeConfig.preset(args.quality).replace(stages="frontend")
     config = config.replace(prior=config.prior.replace(backend="geometric"))
+    if args.sfm:
+        from config_overrides import sfm_overrides
+
+        config = config.replace(sfm=config.sfm.replace(**sfm_overrides(config.sfm, args.sfm)))
     rows = []
     seeds = [int(v) for v in args.seeds.split(",")]
     for fam, seed in [(f, s) for f in args.families.split(",") for s in seeds]:
@@ -188,6 +194,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {r['family']}: ATE % {r['ate_pct']} / {r['peer_ate_pct']} (better in {r['ate_wins']}), "
                   f"focal % {r['focal_err_pct']} / {r['peer_focal_err_pct']} (better in {r['focal_wins']})")
     print(json.dumps({"benchmark": "frontend_families", "quality": args.quality, "tiny": args.tiny, "seeds": seeds,
+                      "sfm_overrides": args.sfm,
                       "rows": rows, "summary": summary}))
     return 0
 

@@ -47,7 +47,7 @@ def _gt(name: str):
     return read_hololens_dvmvs(DATA / "hololens_dvmvs")
 
 
-def run_clip(name: str, source: Path, workdir: Path, with_peer: bool) -> dict:
+def run_clip(name: str, source: Path, workdir: Path, with_peer: bool, sfm_changes: list[str] = ()) -> dict:
     import h5py
 
     from vid3d.eval.metrics import intrinsics_metrics, trajectory_metrics
@@ -58,6 +58,10 @@ def run_clip(name: str, source: Path, workdir: Path, with_peer: bool) -> dict:
 
     config = OptimizeConfig.preset("standard").replace(stages="frontend")
     config = config.replace(prior=config.prior.replace(backend="geometric"))
+    if sfm_changes:
+        from config_overrides import sfm_overrides
+
+        config = config.replace(sfm=config.sfm.replace(**sfm_overrides(config.sfm, list(sfm_changes))))
     out = workdir / f"{name}.vid3d.h5"
     t0 = time.perf_counter()
     run_optimize(source, out, config, force=True, progress=False)
@@ -107,6 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--clips", default=",".join(CLIPS), help="comma-separated: " + ", ".join(CLIPS))
     ap.add_argument("--no-peer", action="store_true")
+    ap.add_argument("--sfm", action="append", default=[], metavar="FIELD=VALUE",
+                    help="override one SfmConfig field, e.g. --sfm matcher=sequential (repeatable)")
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/vid3d_bench_real"))
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.ERROR)
@@ -119,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name}: skipped ({CLIPS[name]} absent)", file=sys.stderr)
             continue
         try:
-            rows.append(run_clip(name, CLIPS[name], args.workdir, not args.no_peer))
+            rows.append(run_clip(name, CLIPS[name], args.workdir, not args.no_peer, args.sfm))
         except Exception as e:  # a crash is a result here: report it and go on
             rows.append({"clip": name, "error": f"{type(e).__name__}: {e}"})
         print(f"{name}: done", file=sys.stderr, flush=True)
@@ -134,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         if "decided_by" in r:
             print(f"  {r['clip']}: {r['motion_model']} ({r['decided_by']}); remask: {r['remask_kept']} "
                   f"({r['remask_why']})")
-    print(json.dumps({"benchmark": "frontend_real", "rows": rows}))
+    print(json.dumps({"benchmark": "frontend_real", "sfm_overrides": args.sfm, "rows": rows}))
     return 0
 
 

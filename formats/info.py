@@ -75,7 +75,7 @@ def _camera(bundle: Bundle) -> dict[str, Any]:
     if not poses:
         return {}
     keys = ("focal_px", "focal_source", "focal_observable", "motion_model", "motion_model_decided_by", "registered",
-            "remask")
+            "remask", "refinement")
     return {k: poses[k] for k in keys if k in poses}
 
 
@@ -112,6 +112,14 @@ def format_summary(s: BundleSummary) -> str:
             what = ("mapped again with the masks after poses" if remask["kept"] == "second"
                     else "first mapping kept")
             lines.append(f"{'':12}poses {what} ({remask.get('why', '')})")
+        refined = s.camera.get("refinement")
+        if isinstance(refined, dict) and "kept" in refined:
+            if refined["kept"]:
+                lines.append(f"{'':12}poses refined by a robust bundle adjustment ({refined.get('loss', '')}): median "
+                             f"reprojection error {refined['median_error_px_before']:.3f} -> "
+                             f"{refined['median_error_px_after']:.3f} px; keypoints {refined.get('keypoints', '')}")
+            else:
+                lines.append(f"{'':12}poses refinement {refined.get('why', '')}")
     if s.precision:
         width = max(len(p) for p in s.precision) + 2
         lines.append("precision   " + f"\n{'':12}".join(f"{p:<{width}}{b['text']}" for p, b in s.precision.items()))

@@ -199,6 +199,6 @@ def _small(report: dict) -> dict:
         v = to_jsonable(v)
         if isinstance(v, (int, float, str, bool)) or v is None:
             out[k] = v
-        elif isinstance(v, (list, dict)) and len(str(v)) < 400:
+        elif isinstance(v, (list, dict)) and len(str(v)) < 1000:  # e.g. the poses' remask and refinement
             out[k] = v
     return out

@@ -69,6 +69,17 @@ def test_translating_families_are_posed_by_sfm(runs, family):
     else:
         assert poses["focal_observable"] is True
         assert rep.intrinsics.focal_rel_error < 0.05, (poses["focal"], clip.K[0, 0])
+    # the mapper's model was refined, or the report says why not; vid3d info says which
+    refined = poses["refinement"]
+    from vid3d.formats.info import format_summary, summarize
+
+    with open_bundle(bundle) as b:
+        text = format_summary(summarize(b))
+    if refined["kept"]:
+        assert refined["median_error_px_after"] <= refined["median_error_px_before"]
+        assert "poses refined by a robust bundle adjustment" in text
+    else:
+        assert "moved the focal" in refined["why"] and "poses refinement not kept" in text
 
 
 def test_pure_pan_is_reported_as_a_pan_with_its_focal(runs):

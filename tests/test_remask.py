@@ -52,9 +52,9 @@ def test_config_validates_the_threshold():
 
 
 def test_a_second_mapping_that_moves_the_focal_is_not_kept(tmp_path):
-    """The 64x96 walkers: mapped again with ground-truth masks the focal jumped (measured 5 -> 26 % off
-    in the pipeline); with a 1 % limit the first is kept and the report says why, with no limit the
-    second is."""
+    """The 64x96 walkers mapped again with ground-truth masks: the focal moves (before the refinement
+    of the mapper's model it jumped from 5 to 26 % off in the pipeline; now by about 0.4 %); with a
+    limit under that move the first is kept and the report says why, with no limit the second is."""
     clip = make_clip(SceneConfig.preset("tiny_walkers"))
     cfg = _config()
     first = sfm.run(clip.rgb, None, cfg, tmp_path / "sfm")
@@ -62,7 +62,7 @@ def test_a_second_mapping_that_moves_the_focal_is_not_kept(tmp_path):
                             tmp_path / "sfm2")
     assert free.report["remask"]["kept"] == "second"
     change = abs(free.K[0, 0] / first.K[0, 0] - 1)
-    assert change > 0.01
+    assert change > 1e-4
     limit = change / 2
     held = sfm.run_remasked(first, clip.rgb, None, clip.dynamic_mask, cfg.replace(remask_max_focal_change=limit),
                             tmp_path / "sfm3")
@@ -114,7 +114,8 @@ def test_a_failed_second_mapping_keeps_the_first(tmp_path):
 def test_mapping_again_with_masks_on_the_walkers_improves_the_poses(tmp_path):
     """Synthetic walkers (people on the floor, 32 f, 320 px): SfM with no masks, then again with masks
     on the walkers; the second is kept and is closer to ground truth in both poses and focal
-    (measured 0.71 -> 0.19 % ATE, 2.7 -> 0.4 % focal)."""
+    (measured 0.14 -> 0.073 % ATE, 0.15 -> 0.002 % focal; before the robust refinement of the mapper's
+    model, which already discounts many of the walkers' features, 0.71 -> 0.19 % and 2.7 -> 0.4 %)."""
     clip = make_clip(SceneConfig.preset("walkers"))
     cfg = _config()
     first = sfm.run(clip.rgb, None, cfg, tmp_path / "sfm")
@@ -125,8 +126,8 @@ def test_mapping_again_with_masks_on_the_walkers_improves_the_poses(tmp_path):
     assert info["observations_newly_masked"] >= 0.001
     ate = [trajectory_metrics(p.T_world_camera, clip.T_world_camera).ate_percent_of_path for p in (first, out)]
     focal = [intrinsics_metrics(p.K, clip.K).focal_rel_error for p in (first, out)]
-    assert ate[1] < 0.5 * ate[0] and ate[1] < 0.4, ate
-    assert focal[1] < 0.5 * focal[0] and focal[1] < 0.01, focal
+    assert ate[1] < 0.6 * ate[0] and ate[1] < 0.15, ate
+    assert focal[1] <= focal[0] and focal[1] < 0.01, focal
     assert int(out.registered.sum()) == clip.num_frames
     # a result of its own: the first is unchanged
     assert dataclasses.asdict(first)["report"].get("remask") is None

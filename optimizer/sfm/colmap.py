@@ -190,6 +190,8 @@ class Model:
         K: (3, 3) intrinsics of the shared camera.
         points_world (N, 3), points_rgb (N, 3) u8, point_error (N,) reprojection error px.
         obs: (M, 4) float64 rows (frame, point index, u, v).
+        obs_keypoint: (M,) int64 the keypoint of each observation in its frame (COLMAP's point2D index,
+            which is the keypoint's index in the database).
         mean_reprojection_error: px.
     """
 
@@ -199,6 +201,7 @@ class Model:
     points_rgb: np.ndarray
     point_error: np.ndarray
     obs: np.ndarray
+    obs_keypoint: np.ndarray
     mean_reprojection_error: float
     camera: object
 
@@ -226,13 +229,14 @@ def model_from_reconstruction(rec) -> Model:
     pts = np.array([rec.points3D[p].xyz for p in ids], dtype=np.float64).reshape(-1, 3)
     rgb = np.array([rec.points3D[p].color for p in ids], dtype=np.uint8).reshape(-1, 3)
     err = np.array([rec.points3D[p].error for p in ids], dtype=np.float64)
-    obs = []
+    obs, keypoint = [], []
     for image_id, im in rec.images.items():
         if image_id not in frame_of:
             continue
-        for p2 in im.points2D:
+        for k, p2 in enumerate(im.points2D):
             if p2.has_point3D():
                 obs.append((frame_of[image_id], index[p2.point3D_id], p2.xy[0], p2.xy[1]))
+                keypoint.append(k)
     obs_arr = np.array(obs, dtype=np.float64).reshape(-1, 4)
     mre = float(err.mean()) if len(err) else float("nan")
-    return Model(poses, K, pts, rgb, err, obs_arr, mre, camera)
+    return Model(poses, K, pts, rgb, err, obs_arr, np.array(keypoint, np.int64), mre, camera)

@@ -17,7 +17,7 @@ import numpy as np
 
 from vid3d.formats.errors import InputError, ShapeError
 
-from . import colmap, pan_ba
+from . import colmap, pan_ba, refine
 from .config import PoseResult, SfmConfig
 from .fill import fill_missing, pnp_register
 from .focal import estimate_focal, pair_geometries
@@ -50,6 +50,7 @@ def _choose_model(recs: dict) -> tuple[int | None, list[int]]:
 
 def _map(database: Path, image_dir: Path, out_dir: Path, config: SfmConfig, num_frames: int,
          ) -> tuple[colmap.Model | None, dict]:
+    """One incremental mapping; the largest model (its pycolmap reconstruction in ``info["rec"]``)."""
     limit = colmap.mapper_time_limit(config, num_frames)
     t0 = time.perf_counter()
     recs = colmap.run_mapper(database, image_dir, out_dir, config, limit)
@@ -60,6 +61,7 @@ def _map(database: Path, image_dir: Path, out_dir: Path, config: SfmConfig, num_
         log.warning("sfm: mapping stopped at its time limit (%d s); keeping the models built so far", limit)
     if best is None:
         return None, info
+    info["rec"] = recs[best]
     return colmap.model_from_reconstruction(recs[best]), info
 
 
@@ -302,6 +304,17 @@ def run(rgb: np.ndarray, masks: np.ndarray | None, config: SfmConfig, workdir: P
                                        "model_sizes": c[3]["model_sizes"], "hit_time_limit": c[3]["hit_time_limit"]}
                                       for c in candidates]}
     report["model_sizes"] = info["model_sizes"]
+    if model is not None and config.refine:
+        # the mapper's model once more: keypoints along their tracks, a robust bundle adjustment
+        model, report["refinement"] = refine.refine(info["rec"], image_dir, config, focal_refined)
+        timings["refinement"] = report["refinement"]["seconds"]
+        r = report["refinement"]
+        if r["kept"]:
+            log.info("sfm: refined: median reprojection error %.3f -> %.3f px, focal %.1f -> %.1f; keypoints %s",
+                     r["median_error_px_before"], r["median_error_px_after"], r["focal_before"], r["focal_after"],
+                     r["keypoints"])
+        else:
+            log.warning("sfm: refinement %s", r["why"])
 
     poses: dict[int, np.ndarray] = {}
     how: dict[int, str] = {}
@@ -317,19 +330,9 @@ def run(rgb: np.ndarray, masks: np.ndarray | None, config: SfmConfig, workdir: P
         report["reprojection_error_px"] = model.mean_reprojection_error
         # PnP re-registration of frames outside the chosen model (other models, mapper failures)
         t0 = time.perf_counter()
-        kp2pt: dict[int, dict[int, int]] = {}
-        for f, p, u, v in obs:
-            kp2pt.setdefault(int(f), {})
-        # map observations back to keypoint indices by position (COLMAP keeps keypoint coordinates exactly)
-        for f in kp2pt:
-            sel = obs[:, 0] == f
-            kp = graph.kps[f]
-            o = obs[sel]
-            # nearest keypoint to each observation (exact match up to float precision)
-            d = np.abs(kp[None, :, 0] - o[:, None, 2]) + np.abs(kp[None, :, 1] - o[:, None, 3])
-            k = d.argmin(axis=1)
-            ok = d[np.arange(len(o)), k] < 1e-3
-            kp2pt[f] = {int(a): int(b) for a, b in zip(k[ok], o[ok, 1])}
+        kp2pt: dict[int, dict[int, int]] = {}  # frame -> {keypoint index: point index}
+        for f, k, p in zip(obs[:, 0].astype(int), model.obs_keypoint, obs[:, 1].astype(int)):
+            kp2pt.setdefault(int(f), {})[int(k)] = int(p)
         for t in range(T):
             if t in poses:
                 continue

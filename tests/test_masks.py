@@ -204,3 +204,21 @@ def test_unknown_regions_are_judged_by_their_rim():
         assert means[lab] == pytest.approx(means_ref[ref])
     wall = labels[20, 20]
     assert means[wall] == pytest.approx(30 / 114)  # rim: 32 x 27 - 30 x 25 pixels, 30 of them at 1
+
+
+def test_an_unknown_region_covering_most_of_the_frame_stays_static():
+    """HoloLens' first frames: a blank wall over half the frame, ringed by noisy edges (rim mean at
+    the vote), is not a mover's interior; a small blank interior ringed by moving edges still is."""
+    from vid3d.optimizer.masks.vote import fill_missing
+
+    score = np.zeros((40, 60))
+    score[:, :] = 0.1
+    score[2:38, 2:40] = np.nan  # 57 % of the frame
+    score[1, 1:41] = score[38, 1:41] = 0.9  # top and bottom edges flagged: rim mean ~0.5
+    filled = fill_missing(score, 0.4, max_area_fraction=1 / 3)
+    assert filled[2:38, 2:40].max() < 0.4 and filled[2:38, 2:40].max() == pytest.approx(0.1)
+    assert fill_missing(score, 0.4, max_area_fraction=1.0)[3, 20] >= 0.4  # without the cap: moving along its edges
+    small = np.full((40, 60), 0.1)
+    small[10:20, 40:52] = 1.0  # a mover...
+    small[12:18, 42:50] = np.nan  # ...with a blank interior of 2 % of the frame
+    assert fill_missing(small, 0.4, max_area_fraction=1 / 3)[12:18, 42:50].min() >= 0.4

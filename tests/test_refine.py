@@ -54,6 +54,7 @@ def test_track_references_are_the_middle_frames():
     frame = np.array([5, 3, 4, 7, 2])
     point = np.array([0, 0, 0, 1, 1])
     assert refine.track_references(frame, point).tolist() == [2, 2, 2, 4, 4]
+    assert refine.track_references(frame[:0], point[:0]).shape == (0,)
     with pytest.raises(ShapeError):
         refine.track_references(frame, point[:2])
 
@@ -151,6 +152,30 @@ def test_a_refinement_that_moves_the_focal_too_far_is_not_kept(tmp_path):
     model, report = refine.refine(rec, tmp_path / "sfm" / "images", _config(refine_max_focal_change=0.0),
                                   refine_focal=False)
     assert report["kept"] is True and model.K[0, 0] == pytest.approx(before.K[0, 0])
+
+
+def test_a_model_without_points_is_left_as_it_is(tmp_path):
+    """The bear pan's mapper, stopped at its time limit, left models of 8 and 4 frames with 0 points."""
+    _, _, rec = _mapped(tmp_path)
+    for pid in list(rec.points3D):
+        rec.delete_point3D(pid)
+    model, report = refine.refine(rec, tmp_path / "sfm" / "images", _config(), refine_focal=True)
+    assert report["kept"] is False and "not run" in report["why"]
+    assert len(model.obs) == 0 and len(model.T_world_camera) == rec.num_reg_images()
+
+
+def test_a_failing_refinement_keeps_the_mapper_model(tmp_path, monkeypatch):
+    clip = make_clip(SceneConfig.preset("tiny_orbit"))
+    off = sfm.run(clip.rgb, None, _config(refine=False), tmp_path / "off")
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("Ceres: degenerate problem")
+
+    monkeypatch.setattr(refine, "refine", broken)
+    out = sfm.run(clip.rgb, None, _config(), tmp_path / "on")
+    info = out.report["refinement"]
+    assert info["kept"] is False and "failed (RuntimeError: Ceres: degenerate problem)" in info["why"]
+    assert np.allclose(out.T_world_camera, off.T_world_camera) and np.allclose(out.K, off.K)
 
 
 def test_config_validates_the_refinement():

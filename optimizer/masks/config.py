@@ -26,6 +26,8 @@ class MaskConfig:
             textured pixels around them (blank walls and sky are not "moving"). 0 = off.
         vote: fraction of a pixel's valid pairs that must call it moving (0.4: on HoloLens, a static
             real clip, 0.3 flags 5.7 % of the pixels and 0.4 1.9 %; synthetic movers' IoU 0.77 -> 0.73).
+        fill_max_area_fraction: an unknown region (textureless, or no valid flow) larger than this
+            fraction of the frame is static whatever the scores on its rim (``vote.fill_missing``).
         prepose_vote: the vote of the masks before poses (lower: they only keep SfM features off movers,
             recall matters more than precision).
         temporal_radius: frames on each side averaged (after flow warping) into a frame's score.
@@ -43,6 +45,7 @@ class MaskConfig:
     floor_px: float = 1.0
     min_texture: float = 1.0
     vote: float = 0.4
+    fill_max_area_fraction: float = 1 / 3
     prepose_vote: float = 0.3
     temporal_radius: int = 1
     min_area_fraction: float = 0.002
@@ -53,6 +56,8 @@ class MaskConfig:
     user_masks: str | None = None
 
     def __post_init__(self) -> None:
+        if not 0 < self.fill_max_area_fraction <= 1:
+            raise InputError(f"MaskConfig.fill_max_area_fraction must be in (0, 1], got {self.fill_max_area_fraction}")
         if not self.k_sigma > 0 or not self.floor_px > 0:
             raise InputError(f"MaskConfig: k_sigma and floor_px must be > 0, got {self.k_sigma}, {self.floor_px}")
         if not (0 < self.vote < 1 and 0 < self.prepose_vote < 1):

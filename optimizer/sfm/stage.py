@@ -1,7 +1,8 @@
 """Stage 4 entry: ``run(rgb, masks, config, workdir) -> PoseResult`` (camera poses + shared intrinsics).
 
     frames (+ masks) -> SIFT -> matching -> focal self-calibration -> incremental mapping
-      -> largest model -> PnP re-registration of the rest -> motion model (translating or pan)
+      -> largest model -> refinement (keypoints along tracks, robust bundle adjustment; refine.py)
+      -> PnP re-registration of the rest -> motion model (translating or pan)
       -> translating: rotation-only / interpolation fill of what is left
          pan: homography chain -> rotation-only bundle adjustment (rotations + focal, every match)
       -> (optional) scale normalisation -> PoseResult
@@ -13,6 +14,7 @@ import logging
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from vid3d.formats.errors import InputError, ShapeError
@@ -306,8 +308,12 @@ def run(rgb: np.ndarray, masks: np.ndarray | None, config: SfmConfig, workdir: P
     report["model_sizes"] = info["model_sizes"]
     if model is not None and config.refine:
         # the mapper's model once more: keypoints along their tracks, a robust bundle adjustment
-        model, report["refinement"] = refine.refine(info["rec"], image_dir, config, focal_refined)
-        timings["refinement"] = report["refinement"]["seconds"]
+        t_refine = time.perf_counter()
+        try:
+            model, report["refinement"] = refine.refine(info["rec"], image_dir, config, focal_refined)
+        except (RuntimeError, ValueError, cv2.error) as e:  # pycolmap / Ceres / OpenCV on a degenerate model
+            report["refinement"] = {"kept": False, "why": f"failed ({type(e).__name__}: {str(e)[:120]}); the mapper's model stands"}
+        timings["refinement"] = time.perf_counter() - t_refine
         r = report["refinement"]
         if r["kept"]:
             log.info("sfm: refined: median reprojection error %.3f -> %.3f px, focal %.1f -> %.1f; keypoints %s",

@@ -102,6 +102,13 @@ class SfmConfig:
             then agree better (lower median reprojection error).
         refine_keypoint_window: side of the Lucas-Kanade window (odd, pixels; 9 of 7, 9, 13 did best).
         refine_keypoint_max_shift_px: an alignment moving a keypoint further than this is rejected.
+        refine_principal_point_robust: let the robust adjustment of the refinement also refine the
+            principal point (``refine_principal_point`` holds it for the mapper and for this
+            adjustment alike). Off by default until the families benchmark has run with it; measured
+            on today's models (session 11): ATE better on all 7 clips tried (HoloLens 0.706 -> 0.441 %,
+            its principal point 13.8 -> 3.6 px from the true one; static seeds 0.063 -> 0.059, 0.090 ->
+            0.084, 0.084 -> 0.070 %; planar 0.076 -> 0.072, 0.101 -> 0.100; orbit 0.0445 -> 0.0439), the
+            focal better on 5 of 7 (orbit 0.13 -> 0.31 %, planar seed 0 0.14 -> 0.23 % worse).
         refine_max_focal_change: a refinement that moves the focal by more than this fraction is not
             kept: the clip barely constrains the model (forward motion at 64x96 moved it 42 %, from 10
             to 37 % off). Moves that correct a focal are smaller: the 64x96 orbit 8 % (from 8 to 0.8 %
@@ -148,6 +155,7 @@ class SfmConfig:
     refine_keypoint_window: int = 9
     refine_keypoint_max_shift_px: float = 1.5
     refine_max_focal_change: float = 0.2
+    refine_principal_point_robust: bool = False
     normalize_scale: bool = True
     mapper_seconds_per_frame: float = 3.0
     num_threads: int = 2

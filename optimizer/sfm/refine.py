@@ -149,11 +149,12 @@ def adjust_keypoints(rec, image_dir: Path, config: SfmConfig) -> dict:
 
 def robust_bundle_adjustment(rec, config: SfmConfig, refine_focal: bool) -> None:
     """Poses, points and (when ``refine_focal``) the focal of ``rec`` (changed in place) under a Cauchy
-    loss of ``config.refine_loss_px`` pixels; principal point as ``config.refine_principal_point``."""
+    loss of ``config.refine_loss_px`` pixels; the principal point too when ``config.refine_principal_point``
+    or ``config.refine_principal_point_robust``."""
     pycolmap = colmap._pycolmap()
     options = pycolmap.BundleAdjustmentOptions()
     options.refine_focal_length = bool(refine_focal)
-    options.refine_principal_point = config.refine_principal_point
+    options.refine_principal_point = config.refine_principal_point or config.refine_principal_point_robust
     options.refine_extra_params = False
     options.print_summary = False
     options.ceres.loss_function_type = pycolmap.LossFunctionType.CAUCHY

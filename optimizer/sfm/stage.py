@@ -67,6 +67,25 @@ def _map(database: Path, image_dir: Path, out_dir: Path, config: SfmConfig, num_
     return colmap.model_from_reconstruction(recs[best]), info
 
 
+def _refined(model: colmap.Model, rec, image_dir: Path, config: SfmConfig, refine_focal: bool,
+             ) -> tuple[colmap.Model, dict]:
+    """The mapper's model once more (``refine.refine``: keypoints along their tracks, a robust bundle
+    adjustment) and its report; ``model`` itself when the refinement is not kept or fails."""
+    try:
+        refined, report = refine.refine(rec, image_dir, config, refine_focal)
+    except (RuntimeError, ValueError, cv2.error) as e:  # pycolmap / Ceres / OpenCV on a degenerate model
+        report = {"kept": False, "why": f"failed ({type(e).__name__}: {str(e)[:120]}); the mapper's model stands"}
+        log.warning("sfm: refinement %s", report["why"])
+        return model, report
+    if report["kept"]:
+        log.info("sfm: refined: median reprojection error %.3f -> %.3f px, focal %.1f -> %.1f; keypoints %s",
+                 report["median_error_px_before"], report["median_error_px_after"], report["focal_before"],
+                 report["focal_after"], report["keypoints"])
+    else:
+        log.warning("sfm: refinement %s", report["why"])
+    return refined, report
+
+
 def _rotation_only_solution(graph, num_frames: int, K: np.ndarray) -> dict[int, np.ndarray]:
     """All frames posed by a homography chain from frame 0 (camera centre fixed): pans / tripods."""
     poses = {0: np.eye(4)}
@@ -307,20 +326,9 @@ def run(rgb: np.ndarray, masks: np.ndarray | None, config: SfmConfig, workdir: P
                                       for c in candidates]}
     report["model_sizes"] = info["model_sizes"]
     if model is not None and config.refine:
-        # the mapper's model once more: keypoints along their tracks, a robust bundle adjustment
-        t_refine = time.perf_counter()
-        try:
-            model, report["refinement"] = refine.refine(info["rec"], image_dir, config, focal_refined)
-        except (RuntimeError, ValueError, cv2.error) as e:  # pycolmap / Ceres / OpenCV on a degenerate model
-            report["refinement"] = {"kept": False, "why": f"failed ({type(e).__name__}: {str(e)[:120]}); the mapper's model stands"}
-        timings["refinement"] = time.perf_counter() - t_refine
-        r = report["refinement"]
-        if r["kept"]:
-            log.info("sfm: refined: median reprojection error %.3f -> %.3f px, focal %.1f -> %.1f; keypoints %s",
-                     r["median_error_px_before"], r["median_error_px_after"], r["focal_before"], r["focal_after"],
-                     r["keypoints"])
-        else:
-            log.warning("sfm: refinement %s", r["why"])
+        t0 = time.perf_counter()
+        model, report["refinement"] = _refined(model, info["rec"], image_dir, config, focal_refined)
+        timings["refinement"] = time.perf_counter() - t0
 
     poses: dict[int, np.ndarray] = {}
     how: dict[int, str] = {}

@@ -104,11 +104,10 @@ class SfmConfig:
         refine_keypoint_max_shift_px: an alignment moving a keypoint further than this is rejected.
         refine_principal_point_robust: let the robust adjustment of the refinement also refine the
             principal point (``refine_principal_point`` holds it for the mapper and for this
-            adjustment alike). Off by default until the families benchmark has run with it; measured
-            on today's models (session 11): ATE better on all 7 clips tried (HoloLens 0.706 -> 0.441 %,
-            its principal point 13.8 -> 3.6 px from the true one; static seeds 0.063 -> 0.059, 0.090 ->
-            0.084, 0.084 -> 0.070 %; planar 0.076 -> 0.072, 0.101 -> 0.100; orbit 0.0445 -> 0.0439), the
-            focal better on 5 of 7 (orbit 0.13 -> 0.31 %, planar seed 0 0.14 -> 0.23 % worse).
+            adjustment alike). Off: measured with the families benchmark (session 11) it helps HoloLens
+            (ATE 0.706 -> 0.441 %, its point 13.8 -> 3.6 px from the true one) but is mixed on the
+            synthetic families (ATE better on 11 of 17 clips, focal on 7 of 15), and at 64x96 the
+            point went 8.9 px off.
         refine_max_focal_change: a refinement that moves the focal by more than this fraction is not
             kept: the clip barely constrains the model (forward motion at 64x96 moved it 42 %, from 10
             to 37 % off). Moves that correct a focal are smaller: the 64x96 orbit 8 % (from 8 to 0.8 %

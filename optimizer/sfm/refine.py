@@ -30,7 +30,7 @@ import vid3d  # noqa: F401  (imports zlib before pycolmap: pycolmap 4.x otherwis
 import cv2
 import numpy as np
 
-from vid3d.formats.conventions import invert_T, transform_points
+from vid3d.formats.conventions import project_points
 from vid3d.formats.errors import ShapeError
 
 from . import colmap
@@ -114,8 +114,7 @@ def reprojection_errors(T_world_camera: dict[int, np.ndarray], K: np.ndarray, po
     err = np.zeros(len(obs))
     for f in np.unique(obs[:, 0]).astype(int):
         sel = obs[:, 0] == f
-        p_cam = transform_points(invert_T(T_world_camera[f]), points[obs[sel, 1].astype(int)])
-        uv = (p_cam @ K.T)[:, :2] / p_cam[:, 2:3]
+        uv, _ = project_points(points[obs[sel, 1].astype(int)], K, T_world_camera[f])
         err[sel] = np.linalg.norm(uv - obs[sel, 2:4], axis=1)
     return err
 

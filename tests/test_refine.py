@@ -112,7 +112,7 @@ def test_refine_reports_and_keeps_adjusted_keypoints_only_when_tracks_agree_bett
     clip, _, rec = _mapped(tmp_path)
     image_dir = tmp_path / "sfm" / "images"
     before = colmap.model_from_reconstruction(rec)
-    model, report = refine.refine(rec, image_dir, _config(), refine_focal=True)
+    model, report = refine.refine(rec, image_dir, _config(refine_keypoints=True, refine_tracks=False), refine_focal=True)
     assert colmap.model_from_reconstruction(rec).obs[:, 2:].tolist() == before.obs[:, 2:].tolist()  # input unchanged
     assert report["median_error_px_after"] <= report["median_error_px_before"]
     adjusted = report["keypoints_adjusted"]
@@ -123,7 +123,8 @@ def test_refine_reports_and_keeps_adjusted_keypoints_only_when_tracks_agree_bett
     assert moved == kept
     assert _ate(model, clip) < _ate(before, clip)
     # keypoints off: the robust adjustment alone, the observations where SIFT put them
-    model2, report2 = refine.refine(rec, image_dir, _config(refine_keypoints=False), refine_focal=True)
+    model2, report2 = refine.refine(rec, image_dir, _config(refine_keypoints=False, refine_tracks=False),
+                                    refine_focal=True)
     assert report2["keypoints"].startswith("off") and "keypoints_adjusted" not in report2
     assert np.allclose(model2.obs[:, 2:], before.obs[:, 2:])
 
@@ -180,7 +181,10 @@ def test_a_failing_refinement_keeps_the_mapper_model(tmp_path, monkeypatch):
 
 def test_config_validates_the_refinement():
     for bad in ({"refine_loss_px": 0.0}, {"refine_keypoint_window": 8}, {"refine_keypoint_window": 1},
-                {"refine_keypoint_max_shift_px": -1.0}, {"refine_max_focal_change": -0.1}):
+                {"refine_keypoint_max_shift_px": -1.0}, {"refine_max_focal_change": -0.1},
+                {"refine_track_step": 0}, {"refine_track_span": 0}, {"refine_track_corners": 0},
+                {"refine_track_window": 4}, {"refine_track_fb_px": 0.0}, {"refine_track_max_error_px": -1.0},
+                {"refine_track_min_angle_deg": -1.0}, {"refine_track_max_error_growth": -0.1}):
         with pytest.raises(InputError):
             _config(**bad)
 

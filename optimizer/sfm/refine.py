@@ -33,7 +33,7 @@ import numpy as np
 from vid3d.formats.conventions import project_points
 from vid3d.formats.errors import ShapeError
 
-from . import colmap
+from . import colmap, tracks
 from .config import SfmConfig
 
 # the robust adjustment starts at the mapper's optimum: a function tolerance (COLMAP sets 0) stops it
@@ -175,7 +175,45 @@ def _median_error(model: colmap.Model) -> float:
     return float(np.median(err)) if len(err) else float("nan")
 
 
-def refine(rec, image_dir: Path, config: SfmConfig, refine_focal: bool) -> tuple[colmap.Model, dict]:
+def add_corner_tracks(rec, image_dir: Path, masks: np.ndarray | None, config: SfmConfig) -> dict:
+    """Corner tracks (``tracks.py``) from every ``config.refine_track_step``-th registered frame,
+    triangulated with ``rec``'s poses and added to it (changed in place). Returns counts.
+
+    Args:
+        masks: (T, H, W) bool, True = moving (no corners there), or None.
+    """
+    model = colmap.model_from_reconstruction(rec)
+    image_id = {int(Path(im.name).stem): iid for iid, im in rec.images.items() if im.has_pose}
+    frames = sorted(image_id)
+    rgb = {t: cv2.cvtColor(cv2.imread(str(Path(image_dir) / colmap.image_name(t))), cv2.COLOR_BGR2RGB) for t in frames}
+    gray = {t: cv2.cvtColor(rgb[t], cv2.COLOR_RGB2GRAY) for t in frames}
+    static = {t: np.ones(gray[t].shape, bool) if masks is None else ~np.asarray(masks[t], bool) for t in frames}
+    P, centres = {}, {}
+    for t in frames:
+        T_camera_world = np.linalg.inv(model.T_world_camera[t])
+        P[t] = model.K @ T_camera_world[:3]
+        centres[t] = model.T_world_camera[t][:3, 3]
+    counts = {"references": 0, "followed": 0, "points": 0, "observations": 0}
+    for ref in frames[::config.refine_track_step]:
+        tr = tracks.follow_corners(gray, static, ref, span=config.refine_track_span, corners=config.refine_track_corners,
+                                   window=config.refine_track_window, fb_max_px=config.refine_track_fb_px)
+        if not len(tr.uv):
+            continue
+        Ps = np.stack([P[int(t)] for t in tr.frames])
+        X = tracks.triangulate(Ps, tr.uv, tr.valid)
+        keep = tracks.good_tracks(Ps, np.stack([centres[int(t)] for t in tr.frames]), tr.uv, tr.valid, X,
+                                  min_observations=3, max_error_px=config.refine_track_max_error_px,
+                                  min_angle_deg=config.refine_track_min_angle_deg)
+        n, m = tracks.add_to_reconstruction(rec, image_id, tr, X, keep, rgb[ref])
+        counts["references"] += 1
+        counts["followed"] += len(tr.uv)
+        counts["points"] += n
+        counts["observations"] += m
+    return counts
+
+
+def refine(rec, image_dir: Path, config: SfmConfig, refine_focal: bool,
+           masks: np.ndarray | None = None) -> tuple[colmap.Model, dict]:
     """The refined model of the mapper's reconstruction ``rec`` (left unchanged) and a report:
     median reprojection error before and after, whether the adjusted keypoints were kept and why,
     and ``kept``: whether the refinement was kept at all.
@@ -185,7 +223,10 @@ def refine(rec, image_dir: Path, config: SfmConfig, refine_focal: bool) -> tuple
     means the clip barely constrains the model and the two losses disagree about it (forward motion
     at 64x96: 94.7 -> 54.4 px, from 10 to 37 % off, ATE 3.4 -> 7.8 %; with the focal held, 4.7 %;
     the 64x96 orbit's 8 % move corrected its focal from 8 to 0.8 % off).
-    The mapper's model is returned then, and the report says why."""
+    The mapper's model is returned then, and the report says why.
+
+    Args:
+        masks: (T, H, W) bool, True = moving: no corner tracks there (None: all static)."""
     t0 = time.perf_counter()
     if rec.num_points3D() < MIN_POINTS:
         # a model the mapper left without structure (the bear pan, stopped at its time limit: 8
@@ -193,7 +234,7 @@ def refine(rec, image_dir: Path, config: SfmConfig, refine_focal: bool) -> tuple
         return colmap.model_from_reconstruction(rec), {
             "kept": False, "why": f"not run: the model has {rec.num_points3D()} points (< {MIN_POINTS})",
             "seconds": round(time.perf_counter() - t0, 2)}
-    model, report = _refine_once(rec, image_dir, config, refine_focal)
+    model, report = _refine_once(rec, image_dir, config, refine_focal, masks)
     change = abs(report["focal_after"] / report["focal_before"] - 1)
     report["kept"] = bool(change <= config.refine_max_focal_change)
     if not report["kept"]:
@@ -204,7 +245,8 @@ def refine(rec, image_dir: Path, config: SfmConfig, refine_focal: bool) -> tuple
     return model, report
 
 
-def _refine_once(rec, image_dir: Path, config: SfmConfig, refine_focal: bool) -> tuple[colmap.Model, dict]:
+def _refine_once(rec, image_dir: Path, config: SfmConfig, refine_focal: bool,
+                 masks: np.ndarray | None) -> tuple[colmap.Model, dict]:
     pycolmap = colmap._pycolmap()
     before = colmap.model_from_reconstruction(rec)
     report = {"loss": f"cauchy {config.refine_loss_px} px", "median_error_px_before": round(_median_error(before), 4),
@@ -212,6 +254,7 @@ def _refine_once(rec, image_dir: Path, config: SfmConfig, refine_focal: bool) ->
     plain = pycolmap.Reconstruction(rec)
     robust_bundle_adjustment(plain, config, refine_focal)
     chosen = colmap.model_from_reconstruction(plain)
+    chosen_rec = plain
     report["median_error_px_robust"] = round(_median_error(chosen), 4)
     report["keypoints"] = "off (SfmConfig.refine_keypoints)"
     if config.refine_keypoints:
@@ -223,10 +266,45 @@ def _refine_once(rec, image_dir: Path, config: SfmConfig, refine_focal: bool) ->
         report["keypoints_adjusted"] = stats
         report["median_error_px_keypoints_adjusted"] = err
         if err < report["median_error_px_robust"]:
-            chosen = model
+            chosen, chosen_rec = model, adjusted
             report["keypoints"] = f"adjusted and kept: tracks agree better ({err:.3f} < {report['median_error_px_robust']:.3f} px)"
         else:
             report["keypoints"] = f"adjusted, not kept: tracks agree no better ({err:.3f} >= {report['median_error_px_robust']:.3f} px)"
+    report["tracks"] = "off (SfmConfig.refine_tracks)"
+    if config.refine_tracks:
+        chosen, report["tracks"], report["corner_tracks"] = _with_corner_tracks(chosen, chosen_rec, image_dir, masks,
+                                                                                config, refine_focal)
     report["median_error_px_after"] = round(_median_error(chosen), 4)
     report["focal_after"] = round(float(chosen.K[0, 0]), 3)
     return chosen, report
+
+
+def _with_corner_tracks(chosen: colmap.Model, chosen_rec, image_dir: Path, masks: np.ndarray | None,
+                        config: SfmConfig, refine_focal: bool) -> tuple[colmap.Model, str, dict]:
+    """``chosen`` adjusted again with corner tracks added; kept when the mapper's own observations
+    agree with it nearly as well as before (median error grown by at most
+    ``config.refine_track_max_error_growth``): tracks that disagree with the SIFT tracks (a moving
+    object the masks missed, a wrong alignment) pull the poses away from them."""
+    pycolmap = colmap._pycolmap()
+    rec = pycolmap.Reconstruction(chosen_rec)
+    old_ids = set(rec.points3D)
+    counts = add_corner_tracks(rec, image_dir, masks, config)
+    if counts["points"] == 0:
+        return chosen, "none followed", counts
+    robust_bundle_adjustment(rec, config, refine_focal)
+    model = colmap.model_from_reconstruction(rec)
+    ids = np.fromiter(rec.points3D.keys(), np.int64)  # the rows of model.points_world
+    old_rows = np.flatnonzero(np.isin(ids, np.fromiter(old_ids, np.int64)))
+    sel = np.isin(model.obs[:, 1].astype(np.int64), old_rows)
+    err_all = reprojection_errors(model.T_world_camera, model.K, model.points_world, model.obs)
+    before = _median_error(chosen)
+    after = float(np.median(err_all[sel])) if sel.any() else float("nan")
+    counts["median_error_px_sift_before"] = round(before, 4)
+    counts["median_error_px_sift_after"] = round(after, 4)
+    counts["median_error_px_tracks"] = round(float(np.median(err_all[~sel])), 4) if (~sel).any() else None
+    limit = (1 + config.refine_track_max_error_growth) * before
+    if after <= limit:
+        return model, (f"added and kept: {counts['points']} points, {counts['observations']} observations; "
+                       f"the mapper's observations {before:.3f} -> {after:.3f} px"), counts
+    return chosen, (f"added, not kept: the mapper's observations {before:.3f} -> {after:.3f} px "
+                    f"(> {limit:.3f})"), counts

@@ -68,19 +68,19 @@ def _map(database: Path, image_dir: Path, out_dir: Path, config: SfmConfig, num_
 
 
 def _refined(model: colmap.Model, rec, image_dir: Path, config: SfmConfig, refine_focal: bool,
-             ) -> tuple[colmap.Model, dict]:
-    """The mapper's model once more (``refine.refine``: keypoints along their tracks, a robust bundle
-    adjustment) and its report; ``model`` itself when the refinement is not kept or fails."""
+             masks: np.ndarray | None) -> tuple[colmap.Model, dict]:
+    """The mapper's model once more (``refine.refine``: a robust bundle adjustment, corner tracks
+    added) and its report; ``model`` itself when the refinement is not kept or fails."""
     try:
-        refined, report = refine.refine(rec, image_dir, config, refine_focal)
+        refined, report = refine.refine(rec, image_dir, config, refine_focal, masks)
     except (RuntimeError, ValueError, cv2.error) as e:  # pycolmap / Ceres / OpenCV on a degenerate model
         report = {"kept": False, "why": f"failed ({type(e).__name__}: {str(e)[:120]}); the mapper's model stands"}
         log.warning("sfm: refinement %s", report["why"])
         return model, report
     if report["kept"]:
-        log.info("sfm: refined: median reprojection error %.3f -> %.3f px, focal %.1f -> %.1f; keypoints %s",
-                 report["median_error_px_before"], report["median_error_px_after"], report["focal_before"],
-                 report["focal_after"], report["keypoints"])
+        log.info("sfm: refined: median reprojection error %.3f -> %.3f px, focal %.1f -> %.1f; keypoints %s; "
+                 "corner tracks %s", report["median_error_px_before"], report["median_error_px_after"],
+                 report["focal_before"], report["focal_after"], report["keypoints"], report["tracks"])
     else:
         log.warning("sfm: refinement %s", report["why"])
     return refined, report
@@ -327,7 +327,7 @@ def run(rgb: np.ndarray, masks: np.ndarray | None, config: SfmConfig, workdir: P
     report["model_sizes"] = info["model_sizes"]
     if model is not None and config.refine:
         t0 = time.perf_counter()
-        model, report["refinement"] = _refined(model, info["rec"], image_dir, config, focal_refined)
+        model, report["refinement"] = _refined(model, info["rec"], image_dir, config, focal_refined, masks)
         timings["refinement"] = time.perf_counter() - t0
 
     poses: dict[int, np.ndarray] = {}

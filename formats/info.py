@@ -117,7 +117,8 @@ def format_summary(s: BundleSummary) -> str:
             if refined["kept"]:
                 lines.append(f"{'':12}poses refined by a robust bundle adjustment ({refined.get('loss', '')}): median "
                              f"reprojection error {refined['median_error_px_before']:.3f} -> "
-                             f"{refined['median_error_px_after']:.3f} px; keypoints {refined.get('keypoints', '')}")
+                             f"{refined['median_error_px_after']:.3f} px; keypoints {refined.get('keypoints', '')}; "
+                             f"corner tracks {refined.get('tracks', 'off')}")
             else:
                 lines.append(f"{'':12}poses refinement {refined.get('why', '')}")
     if s.precision:

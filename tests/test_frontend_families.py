@@ -78,6 +78,7 @@ def test_translating_families_are_posed_by_sfm(runs, family):
     if refined["kept"]:
         assert refined["median_error_px_after"] <= refined["median_error_px_before"]
         assert "poses refined by a robust bundle adjustment" in text
+        assert f"corner tracks {refined['tracks']}" in text
     else:
         assert "moved the focal" in refined["why"] and "poses refinement not kept" in text
 

@@ -1,7 +1,7 @@
 """Stage 4 entry: ``run(rgb, masks, config, workdir) -> PoseResult`` (camera poses + shared intrinsics).
 
     frames (+ masks) -> SIFT -> matching -> focal self-calibration -> incremental mapping
-      -> largest model -> refinement (keypoints along tracks, robust bundle adjustment; refine.py)
+      -> largest model -> refinement (robust bundle adjustment, corner tracks added; refine.py, tracks.py)
       -> PnP re-registration of the rest -> motion model (translating or pan)
       -> translating: rotation-only / interpolation fill of what is left
          pan: homography chain -> rotation-only bundle adjustment (rotations + focal, every match)

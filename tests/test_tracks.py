@@ -57,14 +57,16 @@ def test_no_corner_starts_or_lands_on_a_masked_pixel_and_gaps_stop_tracks():
 def _cameras(L=5, seed=0):
     rng = np.random.default_rng(seed)
     K = np.array([[200.0, 0, 80], [0, 200, 60], [0, 0, 1]])
-    P, centres = [], []
+    P, T_world_camera = [], []
     for i in range(L):
         c = np.array([0.3 * i, 0.05 * rng.normal(), 0.0])
         a = np.radians(2 * rng.normal())
         R = np.array([[np.cos(a), 0, np.sin(a)], [0, 1, 0], [-np.sin(a), 0, np.cos(a)]])
         P.append(K @ np.c_[R, -R @ c])
-        centres.append(c)
-    return np.stack(P), np.stack(centres)
+        T = np.eye(4)
+        T[:3, :3], T[:3, 3] = R.T, c
+        T_world_camera.append(T)
+    return np.stack(P), K, np.stack(T_world_camera)
 
 
 def _project(P, X):
@@ -73,7 +75,7 @@ def _project(P, X):
 
 
 def test_batched_triangulation_matches_its_reference_and_the_truth():
-    P, _ = _cameras()
+    P, _, _ = _cameras()
     rng = np.random.default_rng(1)
     X = rng.uniform([-1, -1, 3], [1, 1, 6], (40, 3))
     uv = _project(P, X)
@@ -92,7 +94,7 @@ def test_batched_triangulation_matches_its_reference_and_the_truth():
 
 
 def test_tracks_that_disagree_or_fix_nothing_are_dropped():
-    P, centres = _cameras()
+    P, K, T_world_camera = _cameras()
     X = np.array([[0.2, 0.1, 4.0]] * 5)
     uv = _project(P, X)
     valid = np.ones((5, 5), bool)
@@ -101,7 +103,7 @@ def test_tracks_that_disagree_or_fix_nothing_are_dropped():
     X_tri = tracks.triangulate(P, uv, valid)
     X_tri[3] = [0.2, 0.1, -4.0]  # behind the cameras
     X_tri[4] = [0.2, 0.1, 4000.0]  # so far that the rays are parallel
-    keep = tracks.good_tracks(P, centres, uv, valid, X_tri, min_observations=3, max_error_px=2.0, min_angle_deg=1.0)
+    keep = tracks.good_tracks(K, T_world_camera, uv, valid, X_tri, min_observations=3, max_error_px=2.0, min_angle_deg=1.0)
     assert keep.tolist() == [True, False, False, False, False]
 
 

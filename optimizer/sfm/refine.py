@@ -190,11 +190,7 @@ def add_corner_tracks(rec, image_dir: Path, masks: np.ndarray | None, config: Sf
     rgb = {t: cv2.cvtColor(cv2.imread(str(Path(image_dir) / colmap.image_name(t))), cv2.COLOR_BGR2RGB) for t in frames}
     gray = {t: cv2.cvtColor(rgb[t], cv2.COLOR_RGB2GRAY) for t in frames}
     static = {t: np.ones(gray[t].shape, bool) if masks is None else ~np.asarray(masks[t], bool) for t in frames}
-    P, centres = {}, {}
-    for t in frames:
-        T_camera_world = np.linalg.inv(model.T_world_camera[t])
-        P[t] = model.K @ T_camera_world[:3]
-        centres[t] = model.T_world_camera[t][:3, 3]
+    P = {t: model.K @ np.linalg.inv(model.T_world_camera[t])[:3] for t in frames}  # world -> pixel
     counts = {"references": 0, "followed": 0, "points": 0, "observations": 0}
     for ref in frames[::config.refine_track_step]:
         tr = tracks.follow_corners(gray, static, ref, span=config.refine_track_span, corners=config.refine_track_corners,
@@ -203,7 +199,8 @@ def add_corner_tracks(rec, image_dir: Path, masks: np.ndarray | None, config: Sf
             continue
         Ps = np.stack([P[int(t)] for t in tr.frames])
         X = tracks.triangulate(Ps, tr.uv, tr.valid)
-        keep = tracks.good_tracks(Ps, np.stack([centres[int(t)] for t in tr.frames]), tr.uv, tr.valid, X,
+        T_world_camera = np.stack([model.T_world_camera[int(t)] for t in tr.frames])
+        keep = tracks.good_tracks(model.K, T_world_camera, tr.uv, tr.valid, X,
                                   min_observations=3, max_error_px=config.refine_track_max_error_px,
                                   min_angle_deg=config.refine_track_min_angle_deg)
         n, m = tracks.add_to_reconstruction(rec, image_id, tr, X, keep, rgb[ref])

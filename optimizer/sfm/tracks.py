@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from vid3d.formats.conventions import project_points
 from vid3d.formats.errors import ShapeError
 
 CRITERIA = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 50, 1e-3)
@@ -137,25 +138,24 @@ def triangulate_reference(P: np.ndarray, uv: np.ndarray, valid: np.ndarray) -> n
     return out
 
 
-def good_tracks(P: np.ndarray, centres: np.ndarray, uv: np.ndarray, valid: np.ndarray, X: np.ndarray, *,
+def good_tracks(K: np.ndarray, T_world_camera: np.ndarray, uv: np.ndarray, valid: np.ndarray, X: np.ndarray, *,
                 min_observations: int, max_error_px: float, min_angle_deg: float) -> np.ndarray:
     """Which triangulated tracks to keep, ``(N,)`` bool: at least ``min_observations``, in front of every
     camera that sees them, every reprojection within ``max_error_px``, and rays at least
     ``min_angle_deg`` apart (a point seen from one place fixes nothing).
 
     Args:
-        P: (L, 3, 4) projections; centres: (L, 3) camera centres in the world.
+        K: (3, 3) intrinsics; T_world_camera: (L, 4, 4) the cameras of the columns.
         uv: (N, L, 2), valid: (N, L), X: (N, 3) as from :func:`triangulate`.
     """
     keep = (valid.sum(1) >= min_observations) & np.isfinite(X).all(1)
-    Xh = np.concatenate([np.nan_to_num(X), np.ones((len(X), 1))], axis=1)
-    proj = np.einsum("lij,nj->nli", P, Xh)  # (N, L, 3)
-    z = proj[..., 2]
+    Xf = np.nan_to_num(X)
     with np.errstate(divide="ignore", invalid="ignore"):
-        err = np.linalg.norm(proj[..., :2] / z[..., None] - uv, axis=-1)
-    seen_ok = (z > 0) & (err <= max_error_px)
+        proj, z = project_points(Xf, K, T_world_camera)  # (L, N, 2), (L, N)
+        err = np.linalg.norm(proj.swapaxes(0, 1) - uv, axis=-1)
+    seen_ok = (z.T > 0) & (err <= max_error_px)
     keep &= np.where(valid, seen_ok, True).all(1)
-    rays = centres[None] - np.nan_to_num(X)[:, None]  # (N, L, 3)
+    rays = T_world_camera[None, :, :3, 3] - Xf[:, None]  # (N, L, 3)
     rays /= np.maximum(np.linalg.norm(rays, axis=-1, keepdims=True), 1e-12)
     cos = np.einsum("nli,nmi->nlm", rays, rays)
     both = valid[:, :, None] & valid[:, None, :]

@@ -115,10 +115,12 @@ def test_warp_grid_fast_matches_warp_grid():
     np.testing.assert_allclose(hz.numpy(), (z * inv[:, None, None]).numpy(), atol=1e-12)
 
 
+@pytest.mark.parametrize("compiled", [True, False], ids=["numba", "torch"])
 @pytest.mark.parametrize("top_k", [1, 2, 3])
-def test_sweep_frame_matches_its_reference_twin(static_clip, top_k):
-    """The fast sweep (running k smallest costs, folded warp) equals the stacked topk version up to
-    float rounding: a few pixels may pick the neighbouring plane on a near-tie."""
+def test_sweep_frame_matches_its_reference_twin(static_clip, top_k, compiled):
+    """Both fast sweeps (the compiled CPU pass; torch with running k smallest costs and the folded
+    warp, the CUDA path) equal the stacked topk version up to float rounding: a few pixels may pick
+    the neighbouring plane on a near-tie."""
     from vid3d.optimizer.prior.geometric import sweep_frame, sweep_frame_reference
 
     clip = static_clip
@@ -128,12 +130,55 @@ def test_sweep_frame_matches_its_reference_twin(static_clip, top_k):
     inv = torch.linspace(1 / (clip.depth.max() * 1.3), 1 / (clip.depth.min() / 1.3), 24)
     cfg = PriorConfig(top_k=top_k)
     t, sources = 2, [0, 1, 3, 4][: max(top_k + 1, 2)]
-    d, c = sweep_frame(gray, t, sources, Tw, K, inv, cfg)
+    d, c = sweep_frame(gray, t, sources, Tw, K, inv, cfg, compiled=compiled)
     d_ref, c_ref = sweep_frame_reference(gray, t, sources, Tw, K, inv, cfg)
     rel = (d - d_ref).abs() / d_ref
     assert float((rel > 1e-4).float().mean()) < 0.005
     assert float((c - c_ref).abs().max()) < 1e-2
     assert float((c - c_ref).abs().mean()) < 1e-4
+
+
+def test_compiled_cost_volume_matches_torch_per_source():
+    """The compiled pass equals torch's warp + grid_sample + box filter + validity for each source
+    (k = 1, one source: no ordering involved), sub-pixel shifts, rotation, pixels leaving the image."""
+    from vid3d.optimizer.prior.geometric import _reference_stats, _source_cost, local_normalize
+    from vid3d.optimizer.prior.sweep_cpu import cost_volume_cpu
+
+    rng = np.random.default_rng(3)
+    H, W = 30, 44
+    gray = torch.from_numpy(rng.uniform(-0.5, 0.5, (2, H, W)).astype(np.float32))
+    K = torch.tensor(make_K(40.0, 41.0, 22.3, 14.8), dtype=torch.float32)
+    T_src_ref = torch.tensor(make_T(quat_wxyz_to_R(np.array([0.995, 0.03, -0.05, 0.02])),
+                                    np.array([0.137, -0.061, 0.043])), dtype=torch.float32)
+    inv = torch.linspace(0.1, 2.0, 9)
+    cfg = PriorConfig()
+    ref, ref_n, mr, vr = _reference_stats(gray[0], cfg.patch_radius)
+    grid, hz = warp_grid_fast(K, T_src_ref, inv, H, W)
+    want = _source_cost(gray[1], grid, ref, ref_n, mr, vr, cfg)
+    want.masked_fill_((grid.abs().amax(-1) > 1) | (hz <= 0), 2.0)
+    got = cost_volume_cpu(ref_n[0, 0], local_normalize(gray[1:][:, None], cfg.patch_radius)[:, 0], K,
+                          T_src_ref[None], inv, cfg.patch_radius, 1)
+    assert float((want == 2.0).float().mean()) > 0.05  # some pixels do leave the source
+    np.testing.assert_allclose(got.numpy(), want.numpy(), atol=2e-5)
+    with pytest.raises(ValueError):
+        cost_volume_cpu(ref_n[0, 0], gray[1:], K, T_src_ref[None], inv, 2, 2)
+
+
+def test_compiled_cost_minima_match_torch_reductions():
+    """Minimum, its neighbours and the runner-up away from it, ties included (first plane wins)."""
+    from vid3d.optimizer.prior.sweep_cpu import cost_minima_cpu
+
+    rng = np.random.default_rng(4)
+    cost = torch.from_numpy(rng.integers(0, 6, (12, 7, 9)).astype(np.float32) / 4)  # many ties
+    best, (cm, c1, cp, c2) = cost_minima_cpu(cost)
+    want = cost.argmin(0)
+    assert torch.equal(best, want)
+    D = len(cost)
+    assert torch.equal(c1, cost.gather(0, want[None])[0])
+    assert torch.equal(cm, cost.gather(0, (want - 1).clamp(min=0)[None])[0])
+    assert torch.equal(cp, cost.gather(0, (want + 1).clamp(max=D - 1)[None])[0])
+    far = (torch.arange(D)[:, None, None] - want[None]).abs() > 2
+    assert torch.equal(c2, torch.where(far, cost, torch.full_like(cost, 2.0)).min(0).values)
 
 
 def test_zncc_cost_matches_loop_reference():

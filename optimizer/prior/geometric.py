@@ -156,11 +156,13 @@ def nzncc_cost(ref_n: torch.Tensor, warped_n: torch.Tensor, r: int) -> torch.Ten
 
 
 def sweep_frame(gray: torch.Tensor, t: int, sources: list[int], T_world_camera: torch.Tensor, K: torch.Tensor,
-                inv_depths: torch.Tensor, config: PriorConfig) -> tuple[torch.Tensor, torch.Tensor]:
+                inv_depths: torch.Tensor, config: PriorConfig, compiled: bool = True
+                ) -> tuple[torch.Tensor, torch.Tensor]:
     """Plane-sweep depth and photometric confidence of frame t.
 
     Each source's cost volume is folded into a running set of the ``top_k`` smallest costs as it is
     made (no stack of all of them, no ``topk``), and the warp grid comes from :func:`warp_grid_fast`;
+    on the CPU (approximate ZNCC, ``compiled``) the whole volume is one compiled pass (:mod:`.sweep_cpu`).
     :func:`sweep_frame_reference` is the plain version (same result to float rounding).
 
     Args:
@@ -173,6 +175,13 @@ def sweep_frame(gray: torch.Tensor, t: int, sources: list[int], T_world_camera: 
     D = len(inv_depths)
     ref, ref_n, mr, vr = _reference_stats(gray[t], config.patch_radius)
     k = min(config.top_k, len(sources))
+    if compiled and gray.device.type == "cpu" and not config.exact_zncc:
+        from .sweep_cpu import cost_volume_cpu
+
+        src_n = local_normalize(gray[sources][:, None], config.patch_radius)[:, 0]
+        T_src_ref = torch.stack([torch.linalg.inv(T_world_camera[s]) @ T_world_camera[t] for s in sources])
+        cost = cost_volume_cpu(ref_n[0, 0], src_n, K, T_src_ref, inv_depths, config.patch_radius, k)
+        return _pick_depth(cost, inv_depths, vr)
     smallest = [torch.full((D, H, W), float("inf"), dtype=gray.dtype, device=gray.device) for _ in range(k)]
     for s in sources:
         T_src_ref = torch.linalg.inv(T_world_camera[s]) @ T_world_camera[t]
@@ -185,7 +194,7 @@ def sweep_frame(gray: torch.Tensor, t: int, sources: list[int], T_world_camera: 
             c = torch.maximum(smallest[i], c)
             smallest[i] = lo
     cost = smallest[0] if k == 1 else torch.stack(smallest).mean(0)  # (D, H, W)
-    return _pick_depth(cost, inv_depths, vr)
+    return _pick_depth(cost, inv_depths, vr, compiled=compiled)
 
 
 def _reference_stats(img: torch.Tensor, r: int) -> tuple[torch.Tensor, ...]:
@@ -212,27 +221,32 @@ def _source_cost(src: torch.Tensor, grid: torch.Tensor, ref: torch.Tensor, ref_n
     return nzncc_cost(ref_n, warped, r)
 
 
-def _pick_depth(cost: torch.Tensor, inv_depths: torch.Tensor, vr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _pick_depth(cost: torch.Tensor, inv_depths: torch.Tensor, vr: torch.Tensor, compiled: bool = True
+                ) -> tuple[torch.Tensor, torch.Tensor]:
     """Depth (H, W) at the cost minimum (sub-plane parabola) and its confidence (H, W) from the cost
-    volume (D, H, W) and the reference's window variance (1, 1, H, W)."""
+    volume (D, H, W) and the reference's window variance (1, 1, H, W). On the CPU the volume's
+    per-pixel minima come from one compiled pass (``compiled``; torch's reductions otherwise)."""
     D = len(inv_depths)
-    best = cost.argmin(0)  # (H, W)
-    c1 = cost.gather(0, best[None])[0]
+    if compiled and cost.device.type == "cpu" and cost.dtype == torch.float32:
+        from .sweep_cpu import cost_minima_cpu
+
+        best, (cm, c1, cp, c2) = cost_minima_cpu(cost)
+    else:
+        best = cost.argmin(0)  # (H, W)
+        c1 = cost.gather(0, best[None])[0]
+        cm = cost.gather(0, (best - 1).clamp(min=0)[None])[0]
+        cp = cost.gather(0, (best + 1).clamp(max=D - 1)[None])[0]
+        # distinctiveness: best cost away from the minimum (|k - best| > 2)
+        idx = torch.arange(D, device=cost.device)[:, None, None]
+        far = (idx - best[None]).abs() > 2
+        c2 = torch.where(far, cost, torch.full_like(cost, 2.0)).min(0).values
     # sub-plane refinement: parabola through c(k-1), c(k), c(k+1)
-    km = (best - 1).clamp(min=0)
-    kp = (best + 1).clamp(max=D - 1)
-    cm = cost.gather(0, km[None])[0]
-    cp = cost.gather(0, kp[None])[0]
     denom = cm - 2 * c1 + cp
     delta = torch.where(denom > 1e-6, 0.5 * (cm - cp) / denom, torch.zeros_like(denom)).clamp(-0.5, 0.5)
     step = (inv_depths[-1] - inv_depths[0]) / (D - 1)
     inv = inv_depths[best] + delta * step
     depth = 1.0 / inv.clamp(min=float(inv_depths[0]) * 0.5)
 
-    # distinctiveness: best cost away from the minimum (|k - best| > 2)
-    idx = torch.arange(D, device=cost.device)[:, None, None]
-    far = (idx - best[None]).abs() > 2
-    c2 = torch.where(far, cost, torch.full_like(cost, 2.0)).min(0).values
     distinct = ((c2 - c1) / (c2 + 1e-6) / 0.08).clamp(0, 1)  # a clear minimum: >= 8% below the runner-up
     quality = ((1.3 - c1) / 0.8).clamp(0, 1)  # 1 for ZNCC >= 0.5, 0 for ZNCC <= -0.3
     std = vr.sqrt()[0, 0]
@@ -256,7 +270,7 @@ def sweep_frame_reference(gray: torch.Tensor, t: int, sources: list[int], T_worl
     cost = torch.stack(costs)  # (S, D, H, W)
     k = min(config.top_k, len(sources))
     cost = torch.topk(cost, k, dim=0, largest=False).values.mean(0)  # (D, H, W)
-    return _pick_depth(cost, inv_depths, vr)
+    return _pick_depth(cost, inv_depths, vr, compiled=False)
 
 
 def multiview_agreement(depth: torch.Tensor, t: int, sources: list[int], T_world_camera: torch.Tensor,

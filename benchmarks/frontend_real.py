@@ -5,11 +5,12 @@ masks after poses, poses remasked, plane-sweep prior), at the default working re
 512). The bundle's decisions give: frames registered by SfM, the motion model and the test that
 decided it, whether the clip was mapped again with the masks after poses (and why or why not), the
 focal, the fraction of pixels flagged moving, frames of constant prior depth, seconds per frame. Where
-ground truth exists (HoloLens: poses, K, depth), ATE in % of the path and the focal error too. Beside
+ground truth exists (HoloLens: poses, K, depth; the 5-frame Open3D RGB-D fixture: poses, K), ATE in %
+of the path and the focal error too. Beside
 each clip, the peer: plain pycolmap with its defaults (``peer_pycolmap.py``) on the frames vid3d
 decoded, so both see the same pixels.
 
-    .venv/bin/python benchmarks/frontend_real.py [--clips hololens,apple,rollercoaster,bear] [--no-peer]
+    .venv/bin/python benchmarks/frontend_real.py [--clips hololens,apple,rollercoaster,bear,open3d] [--no-peer]
 
 Prints a table and one JSON line. Skips clips whose files are absent.
 """
@@ -35,16 +36,19 @@ CLIPS = {
     "apple": DATA / "video_cotracker_apple" / "apple.mp4",
     "rollercoaster": DATA / "video_davis_rollercoaster" / "davis_rollercoaster.mp4",
     "bear": DATA / "video_cotracker_bear" / "bear.mp4",
+    "open3d": DATA / "open3d_testdata_rgbd" / "color",
 }
 
 
 def _gt(name: str):
     """The clip's ground-truth sequence, or None."""
-    if name != "hololens":
-        return None
-    from vid3d.eval.groundtruth import read_hololens_dvmvs
+    from vid3d.eval.groundtruth import read_hololens_dvmvs, read_open3d_rgbd
 
-    return read_hololens_dvmvs(DATA / "hololens_dvmvs")
+    if name == "hololens":
+        return read_hololens_dvmvs(DATA / "hololens_dvmvs")
+    if name == "open3d":
+        return read_open3d_rgbd(DATA / "open3d_testdata_rgbd")
+    return None
 
 
 def run_clip(name: str, source: Path, workdir: Path, with_peer: bool, sfm_changes: list[str] = ()) -> dict:

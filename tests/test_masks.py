@@ -79,6 +79,43 @@ def test_reprojection_residuals_fast_matches_slow_twin_and_static_gt_is_zero():
     assert np.nanmax(fast) < 0.05  # exact flow of a static scene: one depth explains every pair
 
 
+def test_compiled_reprojection_residuals_match_numpy_with_invalid_and_behind_pixels():
+    """Random flows (movers everywhere), random validity (pixels with 0..P valid pairs, even counts
+    for the median), and a pair whose camera faces away (points behind it: 1e6)."""
+    from vid3d.optimizer.masks.reprojection import reprojection_residuals_numpy
+
+    rng = np.random.default_rng(5)
+    H, W, P = 13, 17, 4
+    K = make_K(20.0, 21.0, 8.2, 6.9)
+    rel = [make_T(np.eye(3), np.array([0.1 * p + 0.05, -0.03 * p, 0.02])) for p in range(P - 1)]
+    rel.append(make_T(np.diag([-1.0, 1.0, -1.0]), np.array([0.0, 0.0, 0.5])))  # turned around
+    flows = [rng.normal(0, 3, (H, W, 2)).astype(np.float32) for _ in range(P)]
+    valids = [rng.random((H, W)) < 0.7 for _ in range(P)]
+    fast = reprojection_residuals(flows, valids, K, rel)
+    ref = reprojection_residuals_numpy(flows, valids, K, rel)
+    assert np.array_equal(np.isnan(fast), np.isnan(ref)) and (fast == 1e6).any()
+    np.testing.assert_allclose(np.nan_to_num(fast, nan=-1), np.nan_to_num(ref, nan=-1), rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("homography", [False, True], ids=["sampson", "transfer"])
+def test_compiled_model_residuals_match_numpy(homography):
+    from vid3d.optimizer.masks.epipolar import homography_transfer
+    from vid3d.optimizer.masks.residuals_cpu import model_residuals_cpu
+
+    rng = np.random.default_rng(6)
+    H, W = 11, 15
+    G = rng.normal(0, 1, (3, 3)) + np.diag([3.0, 3.0, 30.0])
+    flow = rng.normal(0, 2, (H, W, 2))
+    valid = rng.random((H, W)) < 0.8
+    v, u = np.mgrid[0:H, 0:W] + 0.5
+    x_i = np.stack([u, v], -1)[valid]
+    x_j = x_i + flow[valid]
+    want = homography_transfer(G, x_i, x_j) if homography else sampson_distance(G, x_i, x_j)
+    got = model_residuals_cpu(flow, valid, G, homography)
+    assert np.isnan(got[~valid]).all()
+    np.testing.assert_allclose(got[valid], want, rtol=1e-9, atol=1e-12)
+
+
 def test_reprojection_residual_flags_a_moving_object_with_gt_flow(dynamic_clip):
     clip = dynamic_clip
     i, js = 4, [0, 2, 3, 5, 6, 8]

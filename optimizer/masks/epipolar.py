@@ -55,15 +55,21 @@ def epipolar_residual(flow: np.ndarray, valid: np.ndarray, *, max_points: int = 
     Hm, inl_H = robust_fit(cv2.findHomography, p_i, p_j, cv2.RANSAC, 1.0, maxIters=2000, confidence=0.999)
     n_F = int(inl_F.sum()) if F is not None else 0
     n_H = int(inl_H.sum()) if Hm is not None else 0
-    flat_i, flat_j = x_i[valid], x_j[valid]
+    # per pixel in one compiled pass (:mod:`.residuals_cpu`; twins: the homography transfer below
+    # and :func:`sampson_distance`, compared in the tests)
+    from .residuals_cpu import model_residuals_cpu
+
     if n_H >= 0.9 * n_F and n_H > 0:
-        proj = np.concatenate([flat_i, np.ones((len(flat_i), 1))], axis=1) @ Hm.T
-        residual[valid] = np.linalg.norm(proj[:, :2] / proj[:, 2:3] - flat_j, axis=1)
-        return residual, "H"
+        return model_residuals_cpu(flow, valid, Hm, homography=True), "H"
     if n_F == 0:
         return residual, "none"
-    residual[valid] = sampson_distance(F, flat_i, flat_j)
-    return residual, "F"
+    return model_residuals_cpu(flow, valid, F, homography=False), "F"
+
+
+def homography_transfer(Hm: np.ndarray, x_i: np.ndarray, x_j: np.ndarray) -> np.ndarray:
+    """Distance (px) ``(N,)`` between ``x_j`` ``(N, 2)`` and ``x_i`` ``(N, 2)`` mapped by ``Hm`` (3, 3)."""
+    proj = np.concatenate([x_i, np.ones((len(x_i), 1))], axis=1) @ Hm.T
+    return np.linalg.norm(proj[:, :2] / proj[:, 2:3] - x_j, axis=1)
 
 
 

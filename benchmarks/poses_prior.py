@@ -3,7 +3,8 @@
 Measures, per clip: frames registered by SfM (mapper + PnP) and posed (incl. filled), ATE (and % of
 path) and RPE after Sim(3), focal error, prior AbsRel / delta1 (one median scale per sequence), and
 seconds per frame of each stage. Clips: synthetic ``static`` and ``dynamic`` (GT motion masks given to
-SfM and the prior), ../shared/data/hololens_dvmvs (36 real frames with GT poses and depth), and the
+SfM and the prior), ../shared/data/hololens_dvmvs (36 real frames with GT poses and depth),
+../shared/data/open3d_testdata_rgbd (5 frames, 640x480, GT poses, K and depth; 10 cm of travel), and the
 registration fraction and camera travel over scene depth on the apple, bear and rollercoaster videos
 (long side resized to 480). Beside each clip, the peer baseline: plain pycolmap with its defaults
 (``peer_pycolmap.py``: SIMPLE_RADIAL, sequential matching, incremental mapping; ``--no-peer`` skips it).
@@ -142,6 +143,12 @@ def main(argv=None) -> int:
                              peer=not args.no_peer))
     else:
         print("(../shared/data absent: real clips skipped)", file=sys.stderr)
+    if (DATA / "open3d_testdata_rgbd").is_dir() and not args.quick:
+        from vid3d.eval.groundtruth import read_open3d_rgbd
+
+        seq = read_open3d_rgbd(DATA / "open3d_testdata_rgbd")
+        rows.append(run_clip("open3d_rgbd", seq.rgb, None, args.workdir, sfm_cfg, prior_cfg, seq.T_world_camera,
+                             seq.K_at(0), seq.depth, peer=not args.no_peer))
     if not args.quick:
         for name, path in (("apple", DATA / "video_cotracker_apple" / "apple.mp4"),
                            ("bear", DATA / "video_cotracker_bear" / "bear.mp4"),

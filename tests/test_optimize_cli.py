@@ -51,6 +51,25 @@ def test_short_clip_drops_the_gaps_it_cannot_hold(tmp_path, capsys):
     assert code == 2 and "needs at least 9" in err
 
 
+def test_frames_without_shared_features_are_one_error_line_and_no_bundle(tmp_path, capsys):
+    """Random noise decodes fine, but no two frames share a feature: SfM registers nothing and no
+    homography relates them. One line, exit 2, nothing under the output name."""
+    import dataclasses
+
+    from vid3d.synthetic import make_clip
+
+    clip = make_clip("tiny_static")
+    noise = np.random.default_rng(0).integers(0, 256, clip.rgb.shape, dtype=np.uint8)
+    dataclasses.replace(clip, rgb=noise).write_video(tmp_path / "noise.mp4")
+    out = tmp_path / "noise.vid3d.h5"
+    code, _, err = _run(["optimize", str(tmp_path / "noise.mp4"), "-o", str(out), "--stages", "frontend",
+                         "--gaps", "1,2", "-q"], capsys)
+    assert code == 2, err
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert lines[-1].startswith("error: camera poses failed") and "Traceback" not in err
+    assert not out.exists()
+
+
 def test_demo_frontend_end_to_end(tmp_path, capsys, monkeypatch):
     from vid3d.cli import optimize as cli_optimize
     from vid3d.formats.bundle import open_bundle
